@@ -1,0 +1,77 @@
+"""Mosquitto credential files: password hashes in Mosquitto 2's own format, and the ACL rules.
+
+Hashes are PBKDF2-HMAC-SHA512 written as ``$7$<iterations>$<salt b64>$<hash b64>``, the format
+``mosquitto_passwd`` writes, so the broker reads them and our database stores only the hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+ITERATIONS = 101
+SALT_BYTES = 12
+
+
+def hash_password(password: str, *, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
+    salt = salt if salt is not None else os.urandom(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, dklen=64)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    try:
+        _, algo, iterations, salt_b64, _digest = encoded.split("$")
+    except ValueError:
+        return False
+    if algo != "7":
+        return False
+    salt = base64.b64decode(salt_b64)
+    return hmac.compare_digest(hash_password(password, salt=salt, iterations=int(iterations)), encoded)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def password_lines(accounts: Iterable[tuple[str, str]]) -> str:
+    """``user:hash`` lines for (username, hash) pairs."""
+    return "".join(f"{user}:{hashed}\n" for user, hashed in accounts)
+
+
+def read_password_file(path: Path) -> dict[str, str]:
+    accounts: dict[str, str] = {}
+    if not path.exists():
+        return accounts
+    for line in path.read_text().splitlines():
+        if ":" in line and not line.startswith("#"):
+            user, hashed = line.split(":", 1)
+            accounts[user] = hashed
+    return accounts
+
+
+# Platform service accounts and what they may do. Devices and gateways get the patterns: each may write
+# only under its own id (%u is the username, which is the device id) and read only its own cmd topic.
+SERVICE_ACL = {
+    "svc-ingest": ["topic read eldercare/v1/#", "topic write eldercare/v1/devices/+/cmd"],
+    "svc-ops": ["topic readwrite eldercare/#", "topic read $SYS/#"],
+}
+DEVICE_PATTERNS = [
+    "pattern write eldercare/v1/devices/%u/event",
+    "pattern write eldercare/v1/devices/%u/status",
+    "pattern read eldercare/v1/devices/%u/cmd",
+    "pattern write eldercare/v1/gateways/%u/#",
+    "pattern read eldercare/v1/gateways/%u/cmd",
+]
+
+
+def acl_text() -> str:
+    lines = ["# written by eldercare: devices and gateways only under their own id", *DEVICE_PATTERNS, ""]
+    for user, rules in SERVICE_ACL.items():
+        lines += [f"user {user}", *rules, ""]
+    return "\n".join(lines)

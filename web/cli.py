@@ -1,0 +1,163 @@
+"""``eldercare``: the one command line that starts every process of the platform."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devices.errors import EldercareError
+from web.settings import load_settings
+from web.stack import StackError, StackInfo
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Eldercare dispatch & IoT monitoring / 居家养老监护与派单平台")  # fmt: skip
+stack_app = typer.Typer(
+    no_args_is_help=True, help="Private PostgreSQL+TimescaleDB and Mosquitto on loopback."
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+bench_app = typer.Typer(
+    no_args_is_help=True, help="Benchmarks: each prints one JSON object with its figures."
+)
+app.add_typer(stack_app, name="stack")
+app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
+
+DirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir", help="stack directory (default: $ELDERCARE_STACK_DIR or ./var/stack)", file_okay=False
+    ),
+]
+
+
+def _stack_dir(dir_: Path | None) -> Path:
+    return load_settings(dir_).stack_dir
+
+
+def _print_info(info: StackInfo, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(info).items()}))
+        return
+    print(f"stack      {info.dir}")
+    print(f"postgresql {info.db_url}  [{'running' if info.pg_running else 'stopped'}] {info.pg_health}")
+    print(f"mosquitto  {info.mqtt_url}  [{'running' if info.mqtt_running else 'stopped'}] {info.mqtt_health}")
+    print(f"settings   {info.dir / 'stack.env'}")
+
+
+@stack_app.command("up")
+def stack_up(
+    dir_: DirOpt = None,
+    pg_port: Annotated[int, typer.Option(min=0, max=65535, help="PostgreSQL port (0: a free one)")] = 0,
+    mqtt_port: Annotated[int, typer.Option(min=0, max=65535, help="Mosquitto port (0: a free one)")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print status as JSON")] = False,
+) -> None:
+    """Start (or keep running) the private servers. Idempotent."""
+    from web import stack
+
+    info = stack.up(_stack_dir(dir_), pg_port=pg_port, mqtt_port=mqtt_port)
+    if not as_json:
+        print("started: " + (", ".join(info.started) or "nothing (already running)"), file=sys.stderr)
+    _print_info(info, as_json=as_json)
+    if not info.healthy:
+        raise typer.Exit(1)
+
+
+@stack_app.command("down")
+def stack_down(dir_: DirOpt = None) -> None:
+    """Stop the servers that `stack up` started in this directory (data is kept)."""
+    from web import stack
+
+    stopped = stack.down(_stack_dir(dir_))
+    print("stopped: " + (", ".join(stopped) or "nothing was running"))
+
+
+@stack_app.command("status")
+def stack_status(
+    dir_: DirOpt = None, as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False
+) -> None:
+    """Both servers' URLs and health; exit 1 unless both are healthy."""
+    from web import stack
+
+    info = stack.status(_stack_dir(dir_))
+    _print_info(info, as_json=as_json)
+    if not info.healthy:
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(dir_: DirOpt = None, revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: head). Running it twice is a no-op."""
+    from web.db import migrate
+
+    db = load_settings(dir_).db()
+    migrate.upgrade(db, revision)
+    print(f"database at {migrate.current(db) or 'base'}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="target revision, e.g. -1 or base")], dir_: DirOpt = None
+) -> None:
+    """Revert migrations down to REVISION."""
+    from web.db import migrate
+
+    db = load_settings(dir_).db()
+    migrate.downgrade(db, revision)
+    print(f"database at {migrate.current(db) or 'base'}")
+
+
+@db_app.command("current")
+def db_current(dir_: DirOpt = None) -> None:
+    """Print the current revision."""
+    from web.db import migrate
+
+    print(migrate.current(load_settings(dir_).db()) or "base")
+
+
+@app.command("config")
+def show_config(dir_: DirOpt = None) -> None:
+    """Print the effective settings, secrets redacted."""
+    for name, value in load_settings(dir_).model_dump(mode="json").items():
+        shown = "***" if "password" in name or (name.endswith("_url") and value) else value
+        print(f"{name} = {shown}")
+
+
+# Typer's usage errors (its own click, vendored or not) all derive from this class.
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every error ends in one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        # Without standalone mode, typer.Exit comes back as a return value (the exit code).
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:
+            sys.exit(rc)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except _USAGE_ERROR as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(0)
+        cmd = ctx.command_path if ctx is not None else "eldercare"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"error: {message} (see `{cmd} --help`)", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(130)
+    except (StackError, EldercareError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except RuntimeError as exc:  # configuration problems raised by settings
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

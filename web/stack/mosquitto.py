@@ -1,0 +1,171 @@
+"""A private Mosquitto 2 broker: generated config, password and ACL files, persistence, loopback only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.mqtt_auth import acl_text, hash_password, password_lines, read_password_file
+from web.stack.proc import StackError, chown_tree, pid_alive, port_open, read_pid
+
+
+@dataclass(frozen=True)
+class MqttPaths:
+    root: Path
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "mosquitto.conf"
+
+    @property
+    def passwd(self) -> Path:
+        return self.root / "passwd"
+
+    @property
+    def base_passwd(self) -> Path:
+        """Service accounts; the device accounts are appended to these to make ``passwd``."""
+        return self.root / "passwd.base"
+
+    @property
+    def acl(self) -> Path:
+        return self.root / "acl"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "mosquitto.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "mosquitto.log"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+
+def binary() -> str:
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if not found:
+        raise StackError("mosquitto not found: run `bash scripts/install-system-deps.sh` first")
+    return found
+
+
+def write_config(paths: MqttPaths, *, port: int, service_passwords: dict[str, str], user: str | None) -> None:
+    """(Re)write config, ACL and the service accounts; device accounts already in ``passwd`` are kept."""
+    paths.data.mkdir(parents=True, exist_ok=True)
+    # Measured on Mosquitto 2.0.11 (DESIGN §3): the default queue of 1000 drops acknowledged QoS 1 messages
+    # when a subscriber falls behind, and 0 stalls; so a large explicit queue, bounded in bytes.
+    paths.conf.write_text(
+        f"""# written by eldercare stack
+per_listener_settings false
+listener {port} 127.0.0.1
+allow_anonymous false
+password_file {paths.passwd}
+acl_file {paths.acl}
+persistence true
+persistence_location {paths.data}/
+autosave_interval 30
+max_queued_messages 5000000
+max_queued_bytes 2147483648
+max_inflight_messages 1000
+max_packet_size 262144
+set_tcp_nodelay true
+pid_file {paths.pid}
+log_dest file {paths.log}
+log_type error
+log_type warning
+log_type notice
+connection_messages false
+"""
+    )
+    base = {user_: hash_password(pw) for user_, pw in service_passwords.items()}
+    paths.base_passwd.write_text(password_lines(base.items()))
+    paths.acl.write_text(acl_text())
+    devices = {u: h for u, h in read_password_file(paths.passwd).items() if u not in base}
+    write_password_file(paths.passwd, paths.base_passwd, devices)
+    for p in (paths.base_passwd, paths.passwd, paths.acl):
+        p.chmod(0o600)
+    chown_tree(paths.root, user)
+
+
+def write_password_file(passwd: Path, base_passwd: Path, device_hashes: dict[str, str]) -> None:
+    """Atomically write service accounts + device accounts, keeping the file's owner."""
+    text = base_passwd.read_text() + password_lines(sorted(device_hashes.items()))
+    tmp = passwd.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    if passwd.exists():
+        st = passwd.stat()
+        os.chown(tmp, st.st_uid, st.st_gid)
+    tmp.replace(passwd)
+
+
+def running_pid(paths: MqttPaths) -> int | None:
+    pid = read_pid(paths.pid)
+    return pid if pid is not None and pid_alive(pid) else None
+
+
+def start(paths: MqttPaths, *, port: int, user: str | None) -> int:
+    with paths.log.open("ab") as log:
+        proc = subprocess.Popen(
+            [binary(), "-c", str(paths.conf)], user=user, cwd=paths.root, stdout=log, stderr=log,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = paths.log.read_text(errors="replace").strip().splitlines()[-2:]
+            raise StackError("mosquitto did not start: " + " | ".join(tail))
+        if port_open(port):
+            return proc.pid
+        time.sleep(0.05)
+    proc.kill()
+    raise StackError(f"mosquitto did not open port {port} within 15 s")
+
+
+def reload(pid_file: Path) -> None:
+    """Make the running broker re-read password and ACL files; clients no longer allowed are cut off."""
+    pid = read_pid(pid_file)
+    if pid is None or not pid_alive(pid):
+        raise StackError(f"no running mosquitto (pid file {pid_file})")
+    os.kill(pid, signal.SIGHUP)
+
+
+def connack(port: int, username: str | None, password: str | None, host: str = "127.0.0.1") -> int:
+    """Send a bare MQTT 3.1.1 CONNECT and return the CONNACK code (0 = accepted, 5 = not authorised)."""
+
+    def field(s: str) -> bytes:
+        raw = s.encode()
+        return len(raw).to_bytes(2, "big") + raw
+
+    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+    var = field("MQTT") + bytes([4, flags]) + (10).to_bytes(2, "big")
+    payload = field(f"eldercare-probe-{os.getpid()}-{time.monotonic_ns() % 100000}")
+    if username is not None:
+        payload += field(username)
+    if password is not None:
+        payload += field(password)
+    body = var + payload
+    with socket.create_connection((host, port), timeout=3) as s:
+        s.sendall(bytes([0x10]) + _remaining_length(len(body)) + body)
+        reply = s.recv(4)
+    if len(reply) < 4 or reply[0] != 0x20:
+        return -1
+    return reply[3]
+
+
+def _remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
