@@ -1,0 +1,193 @@
+"""Routine rules, judged against the resident's own baseline: inactivity, not up, water, night exit, bathroom,
+long absence and a sustained drop in activity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from devices.types import DeviceKind, Room
+from monitor.rules.baseline import Baseline
+from monitor.rules.candidate import Finding, iso, room_en, room_zh
+from monitor.rules.context import HomeContext, ResidentSettings
+from monitor.rules.kinds import AlertKind, Severity
+from monitor.rules.signals import UP_FROM_HOUR, is_up_today, minutes
+from monitor.rules.state import HomeState
+
+DECLINE_RATIO = 0.5  # all of the last three days below half the usual activity (at sensitivity 1.0)
+MIN_DECLINE_DAYS = 7.0
+
+
+def routine_findings(
+    state: HomeState, ctx: HomeContext, settings: ResidentSettings, baseline: Baseline, now: datetime
+) -> list[Finding]:
+    """Every routine rule that holds at ``now`` (suppression by mode is the engine's job)."""
+    found: list[Finding] = []
+    if state.presence == "home":
+        still = inactivity(state, ctx, settings, baseline, now)
+        if still is not None:
+            found.append(still)
+        else:
+            found += _some(long_bathroom(state, settings, baseline, now))
+        found += _some(not_up(state, ctx, settings, baseline, now))
+        found += _some(no_water(state, ctx, settings, baseline, now))
+    found += _some(night_exit(state, settings, baseline, now))
+    found += _some(no_activity(state, settings, baseline, now))
+    found += _some(activity_decline(settings, baseline, now))
+    return found
+
+
+def _some(finding: Finding | None) -> list[Finding]:
+    return [finding] if finding is not None else []
+
+
+def inactivity(
+    state: HomeState, ctx: HomeContext, settings: ResidentSettings, baseline: Baseline, now: datetime
+) -> Finding | None:
+    """No movement for longer than is normal in this room at this hour (bathroom: critical)."""
+    last, key = state.last_activity_at, state.last_activity_key
+    if last is None or key is None:
+        return None
+    hour = last.astimezone(ctx.tz).hour
+    limit = settings.limit_min(AlertKind.INACTIVITY, baseline.gap_limit(key, hour))
+    idle = minutes(now - last)
+    if idle < limit:
+        return None
+    bathroom = state.last_activity_room == Room.BATHROOM.value
+    return Finding(
+        AlertKind.INACTIVITY,
+        last,
+        f"{room_zh(key)}已 {idle:.0f} 分钟无活动（此时段通常不超过 {limit:.0f} 分钟）",
+        f"no movement ({room_en(key)}) for {idle:.0f} min (usually under {limit:.0f} min at this hour)",
+        {"room": state.last_activity_room, "key": key, "last_activity_at": iso(last), "idle_min": round(idle),
+         "limit_min": round(limit)},
+        Severity.CRITICAL if bathroom else Severity.HIGH,
+    )  # fmt: skip
+
+
+def long_bathroom(
+    state: HomeState, settings: ResidentSettings, baseline: Baseline, now: datetime
+) -> Finding | None:
+    """In the bathroom (still moving) far longer than usual."""
+    since = state.bathroom_since
+    if since is None:
+        return None
+    limit = settings.limit_min(AlertKind.LONG_BATHROOM, baseline.bathroom_stay_limit_min)
+    stay = minutes(now - since)
+    if stay < limit:
+        return None
+    return Finding(
+        AlertKind.LONG_BATHROOM,
+        since,
+        f"在卫生间已停留 {stay:.0f} 分钟（通常不超过 {limit:.0f} 分钟）",
+        f"in the bathroom for {stay:.0f} min (usually under {limit:.0f} min)",
+        {"since": iso(since), "stay_min": round(stay), "limit_min": round(limit)},
+    )
+
+
+def not_up(
+    state: HomeState, ctx: HomeContext, settings: ResidentSettings, baseline: Baseline, now: datetime
+) -> Finding | None:
+    """Not up (no activity outside bedroom and bathroom) by the usual time plus a margin."""
+    local = now.astimezone(ctx.tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    margin = settings.limit_min(AlertKind.NOT_UP, 60.0) - 60.0  # sensitivity moves the deadline
+    deadline = midnight + timedelta(minutes=baseline.wake_deadline_min + margin)
+    if local < deadline or is_up_today(state, ctx.tz, local):
+        return None
+    watched = state.since is not None and state.since <= midnight + timedelta(hours=UP_FROM_HOUR)
+    if not watched or not _has_up_rooms(ctx) or state.last_activity_at is None:
+        return None
+    hhmm = deadline.strftime("%H:%M")
+    return Finding(
+        AlertKind.NOT_UP,
+        deadline,
+        f"已过平时起床时间（{hhmm}），仍未见起床活动",
+        f"not up by the usual time ({hhmm})",
+        {"deadline": deadline.isoformat(), "last_activity_at": iso(state.last_activity_at),
+         "last_room": state.last_activity_room},
+    )  # fmt: skip
+
+
+def _has_up_rooms(ctx: HomeContext) -> bool:
+    return any(d.room not in (Room.BEDROOM, Room.BATHROOM) for d in ctx.devices.values()) or not ctx.devices
+
+
+def no_water(
+    state: HomeState, ctx: HomeContext, settings: ResidentSettings, baseline: Baseline, now: datetime
+) -> Finding | None:
+    """No water used for far longer than usual (needs a water meter)."""
+    if not ctx.has(DeviceKind.WATER_METER):
+        return None
+    ref = max((t for t in (state.last_water_at, state.returned_at) if t is not None), default=None)
+    if ref is None:
+        return None
+    limit = settings.limit_min(AlertKind.NO_WATER, baseline.water_gap_limit_min)
+    gap = minutes(now - ref)
+    if gap < limit:
+        return None
+    return Finding(
+        AlertKind.NO_WATER,
+        ref,
+        f"已 {gap / 60:.1f} 小时未用水（通常不超过 {limit / 60:.1f} 小时）",
+        f"no water used for {gap / 60:.1f} h (usually under {limit / 60:.1f} h)",
+        {"last_water_at": iso(state.last_water_at), "gap_min": round(gap), "limit_min": round(limit)},
+    )
+
+
+def night_exit(
+    state: HomeState, settings: ResidentSettings, baseline: Baseline, now: datetime
+) -> Finding | None:
+    """Front door opened at night and no return (no activity inside) within the usual time."""
+    opened = state.night_door_at
+    if opened is None:
+        return None
+    limit = settings.limit_min(AlertKind.NIGHT_EXIT, baseline.night_outing_limit_min)
+    gone = minutes(now - opened)
+    if gone < limit:
+        return None
+    return Finding(
+        AlertKind.NIGHT_EXIT,
+        opened,
+        f"夜间开门外出已 {gone:.0f} 分钟未返回",
+        f"front door opened at night, not back after {gone:.0f} min",
+        {"door_at": iso(opened), "gone_min": round(gone), "limit_min": round(limit)},
+    )
+
+
+def no_activity(
+    state: HomeState, settings: ResidentSettings, baseline: Baseline, now: datetime
+) -> Finding | None:
+    """A low-severity notice: nobody seen at home for far longer than the usual outing (not marked away)."""
+    since = state.out_since
+    if state.presence != "out" or since is None:
+        return None
+    limit = settings.limit_min(AlertKind.NO_ACTIVITY, baseline.outing_limit_min)
+    gone = minutes(now - since)
+    if gone < limit:
+        return None
+    return Finding(
+        AlertKind.NO_ACTIVITY,
+        since,
+        f"家中已 {gone / 60:.1f} 小时无人活动（未设置外出），请确认老人是否外出",
+        f"no activity at home for {gone / 60:.1f} h and not marked away; please check the resident is out",
+        {"out_since": iso(since), "gone_min": round(gone), "limit_min": round(limit)},
+    )
+
+
+def activity_decline(settings: ResidentSettings, baseline: Baseline, now: datetime) -> Finding | None:
+    """Early warning: each of the last three days well below the resident's usual daily activity."""
+    ratio, usual = baseline.recent_activity_ratio, baseline.daily_activity_median
+    if ratio is None or usual is None or baseline.days_of_data < MIN_DECLINE_DAYS:
+        return None
+    sens = settings.limit_min(AlertKind.ACTIVITY_DECLINE, 1.0)  # 1/sensitivity
+    threshold = min(0.8, DECLINE_RATIO / sens)
+    if ratio >= threshold:
+        return None
+    return Finding(
+        AlertKind.ACTIVITY_DECLINE,
+        now - timedelta(days=3),
+        f"近三天活动量持续下降，仅为平时的 {ratio:.0%}",
+        f"activity over the last three days down to {ratio:.0%} of usual",
+        {"ratio": ratio, "usual_daily": usual, "threshold": round(threshold, 3)},
+    )

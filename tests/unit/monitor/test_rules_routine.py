@@ -1,0 +1,208 @@
+from monitor.rules import AlertKind, Baseline, HomeState, ResidentSettings, Severity
+from tests.unit.monitor.rules_helpers import at, kinds, make_home
+
+
+def test_inactivity_fires_at_the_room_and_hour_limit_and_clears_on_movement() -> None:
+    home = make_home()
+    home.motion("m-liv", at(1, 10))  # default living room by day: 150 min
+    assert home.ticks(at(1, 10, 5), at(1, 12, 29), step_min=1) == []
+    (c,) = home.tick(at(1, 12, 30))
+    assert (c.kind, c.severity, c.started_at) == (AlertKind.INACTIVITY, Severity.HIGH, at(1, 10))
+    assert c.evidence["room"] == "living_room"
+    assert c.evidence["limit_min"] == 150
+    assert "客厅" in c.reason_zh
+    assert "living room" in c.reason_en
+    assert home.tick(at(1, 12, 45)) == []  # raised once
+    assert kinds(home.read("m-kit", at(1, 13), occupancy=True), cleared=True) == ["inactivity"]
+
+
+def test_still_in_bathroom_is_urgent_sooner_than_bedroom_at_night() -> None:
+    bath = make_home()
+    bath.motion("m-bath", at(1, 23))
+    (c,) = bath.ticks(at(1, 23), at(2, 0, 30))
+    assert c.kind == AlertKind.INACTIVITY
+    assert c.severity == Severity.CRITICAL
+    assert c.detected_at == at(2, 0)  # 60 min at night
+    bed = make_home()
+    bed.motion("m-bed", at(1, 23))
+    assert bed.ticks(at(1, 23), at(2, 8, 55)) == []  # a night's sleep is normal
+    assert kinds(bed.tick(at(2, 9))) == ["inactivity"]  # 10 h without a single movement is not
+
+
+def test_away_mode_suppresses_routine_alarms_and_clears_open_ones() -> None:
+    away = make_home(away=True)
+    away.motion("m-bath", at(1, 10))
+    assert away.ticks(at(1, 10), at(3, 10), step_min=30) == []
+    home = make_home()
+    home.motion("m-bath", at(1, 10))
+    assert kinds(home.tick(at(1, 11))) == ["inactivity"]
+    home.settings = ResidentSettings(hospital=True)
+    assert kinds(home.tick(at(1, 11, 5)), cleared=True) == ["inactivity"]
+
+
+def test_disabled_rule_and_threshold_override() -> None:
+    off = make_home(rules={"inactivity": {"enabled": False}})
+    off.motion("m-bath", at(1, 10))
+    assert "inactivity" not in kinds(off.ticks(at(1, 10), at(1, 14)))
+    fixed = make_home(rules={"inactivity": {"threshold_min": 20}})
+    fixed.motion("m-liv", at(1, 10))
+    assert fixed.tick(at(1, 10, 19)) == []
+    assert kinds(fixed.tick(at(1, 10, 21))) == ["inactivity"]
+
+
+def test_sensitivity_scales_the_limit() -> None:
+    keen = make_home(sensitivity=2.0)
+    keen.motion("m-liv", at(1, 10))
+    assert keen.tick(at(1, 11, 14)) == []
+    assert kinds(keen.tick(at(1, 11, 15))) == ["inactivity"]
+
+
+def test_skewed_readings_never_move_timers_backwards() -> None:
+    home = make_home()
+    home.motion("m-liv", at(1, 10))
+    home.read("m-liv", at(1, 8), now=at(1, 10, 5), occupancy=True)  # late by two hours
+    assert home.state.last_activity_at == at(1, 10)
+    home.read("m-kit", at(1, 20), now=at(1, 10, 10), occupancy=True)  # stamped ten hours ahead
+    assert home.state.last_activity_at == at(1, 10, 10)
+    assert home.tick(at(1, 11, 39)) == []  # kitchen by day allows 90 min from 10:10
+    (c,) = home.tick(at(1, 11, 40))
+    assert c.kind == AlertKind.INACTIVITY
+    assert c.started_at == at(1, 10, 10)
+    assert c.evidence["room"] == "kitchen"
+
+
+def test_state_json_round_trip_mid_timer_fires_on_time() -> None:
+    home = make_home()
+    home.motion("m-liv", at(1, 10))
+    assert home.ticks(at(1, 10), at(1, 11)) == []
+    home.state = HomeState.from_json(home.state.to_json())  # the rules process restarted
+    assert home.tick(at(1, 12, 29)) == []
+    assert kinds(home.tick(at(1, 12, 30))) == ["inactivity"]
+    home.state = HomeState.from_json(home.state.to_json())
+    assert home.tick(at(1, 12, 40)) == []  # still open after the restart: not raised twice
+
+
+def test_not_up_by_usual_time_plus_margin() -> None:
+    home = make_home()
+    home.tick(at(1, 22))
+    home.motion("m-bed", at(1, 23))
+    home.motion("m-bath", at(2, 3))  # a night-time toilet visit is not getting up
+    home.motion("m-bed", at(2, 3, 10))
+    out = home.ticks(at(2, 3, 15), at(2, 9, 25))
+    assert "not_up" not in kinds(out)
+    (c,) = [c for c in home.tick(at(2, 9, 30)) if c.kind == AlertKind.NOT_UP]
+    assert c.severity == Severity.HIGH
+    assert "起床" in c.reason_zh
+    assert kinds(home.read("m-kit", at(2, 9, 40), occupancy=True), cleared=True) == ["not_up"]
+
+
+def test_up_early_raises_no_not_up_and_personal_wake_time_moves_the_deadline() -> None:
+    home = make_home()
+    home.tick(at(1, 22))
+    home.motion("m-kit", at(2, 6, 30))
+    assert "not_up" not in kinds(home.ticks(at(2, 6, 30), at(2, 11)))
+    early = make_home()
+    early.baseline = Baseline(wake_deadline_min=7 * 60 + 15)
+    early.tick(at(1, 22))
+    early.motion("m-bed", at(2, 5))
+    assert "not_up" not in kinds(early.ticks(at(2, 5), at(2, 7, 10)))
+    assert "not_up" in kinds(early.tick(at(2, 7, 15)))
+
+
+def test_no_water_for_far_longer_than_usual() -> None:
+    home = make_home()
+    home.read("water-1", at(1, 8), water_total_l=100.0)
+    home.read("water-1", at(1, 8, 5), water_total_l=103.0)
+    for h in range(9, 23, 2):
+        home.motion("m-liv", at(1, h))
+    home.read("water-1", at(1, 20), water_total_l=103.1)  # below the meter's noise
+    out = home.ticks(at(1, 22), at(1, 22, 4)) + home.tick(at(1, 22, 5))
+    assert kinds(out) == ["no_water"]  # 14 h after 08:05
+    assert kinds(home.read("water-1", at(1, 22, 10), water_total_l=110.0), cleared=True) == ["no_water"]
+
+
+def test_night_exit_without_return_and_a_return_in_time() -> None:
+    home = make_home()
+    home.motion("m-liv", at(1, 22, 50))
+    home.read("door-front", at(1, 23), contact=False)
+    home.read("door-front", at(1, 23, 1), contact=True)
+    out = home.ticks(at(1, 23, 5), at(1, 23, 29), step_min=1)
+    assert out == []
+    assert home.state.presence == "out"
+    (c,) = home.tick(at(1, 23, 30))
+    assert (c.kind, c.severity, c.started_at) == (AlertKind.NIGHT_EXIT, Severity.HIGH, at(1, 23))
+    home.read("door-front", at(1, 23, 50), contact=False)
+    out = home.read("m-liv", at(1, 23, 51), occupancy=True)
+    assert kinds(out, cleared=True) == ["night_exit"]
+    assert home.state.presence == "home"
+    back = make_home()
+    back.read("door-front", at(1, 23), contact=False)
+    back.read("door-front", at(1, 23, 1), contact=True)
+    back.read("m-liv", at(1, 23, 20), occupancy=True)  # stray single trigger: not a return
+    back.read("door-front", at(1, 23, 25), contact=False)
+    back.read("m-kit", at(1, 23, 26), occupancy=True)
+    assert back.ticks(at(1, 23, 26), at(2, 0, 30)) == []
+
+
+def test_daytime_outing_raises_nothing_then_a_low_no_activity_notice() -> None:
+    home = make_home()
+    home.motion("m-liv", at(1, 9))
+    home.read("door-front", at(1, 9, 10), contact=False)
+    home.read("door-front", at(1, 9, 11), contact=True)
+    assert home.ticks(at(1, 9, 15), at(1, 21, 10)) == []  # out: no inactivity
+    (c,) = home.tick(at(1, 21, 15))
+    assert (c.kind, c.severity) == (AlertKind.NO_ACTIVITY, Severity.LOW)
+    assert c.notify_after is None  # 21:15 is before quiet hours
+    marked = make_home(away=True)
+    marked.read("door-front", at(1, 9, 11), contact=True)
+    assert marked.ticks(at(1, 9, 15), at(3, 9), step_min=30) == []
+
+
+def test_quiet_hours_defer_low_notices_but_not_urgent_alarms() -> None:
+    home = make_home()
+    home.read("door-front", at(1, 11), contact=True)
+    (c,) = home.ticks(at(1, 11), at(1, 23, 30))
+    assert c.kind == AlertKind.NO_ACTIVITY
+    assert c.detected_at == at(1, 23)
+    assert c.notify_after == at(2, 7)
+    bath = make_home()
+    bath.motion("m-bath", at(1, 23))
+    (urgent,) = bath.ticks(at(1, 23), at(2, 0, 30))
+    assert urgent.notify_after is None
+
+
+def test_long_bathroom_stay_while_moving() -> None:
+    home = make_home()
+    home.motion("m-kit", at(1, 10))
+    for m in range(5, 90, 10):
+        home.read("m-bath", at(1, 10, m) if m < 60 else at(1, 11, m - 60), occupancy=True)
+        home.tick(at(1, 10, m) if m < 60 else at(1, 11, m - 60))
+    c = [c for c in home.log if c.kind == AlertKind.LONG_BATHROOM]
+    assert len(c) == 1
+    assert c[0].started_at == at(1, 10, 5)
+    assert c[0].detected_at == at(1, 11, 25)
+    assert "inactivity" not in kinds(home.log)
+
+
+def test_sustained_activity_decline_is_a_low_early_warning() -> None:
+    home = make_home()
+    home.baseline = Baseline(days_of_data=20, daily_activity_median=400, recent_activity_ratio=0.4)
+    (c,) = home.tick(at(10, 12))
+    assert (c.kind, c.severity) == (AlertKind.ACTIVITY_DECLINE, Severity.LOW)
+    home.baseline = Baseline(days_of_data=20, daily_activity_median=400, recent_activity_ratio=0.9)
+    assert kinds(home.tick(at(11, 12)), cleared=True) == ["activity_decline"]
+    young = make_home()
+    young.baseline = Baseline(days_of_data=3, daily_activity_median=400, recent_activity_ratio=0.2)
+    assert young.tick(at(10, 12)) == []
+
+
+def test_late_reading_is_still_counted_once_order_restored() -> None:
+    home = make_home()
+    home.motion("m-liv", at(1, 10))
+    home.tick(at(1, 11))
+    # A motion stamped 10:30 arriving at 11:01 is real activity: the timer moves forward to it.
+    home.read("m-liv", at(1, 10, 30), now=at(1, 11, 1), occupancy=True)
+    assert home.state.last_activity_at == at(1, 10, 30)
+    assert home.tick(at(1, 12, 59)) == []
+    assert kinds(home.tick(at(1, 13))) == ["inactivity"]
+    assert home.state.latest_at == at(1, 13)
