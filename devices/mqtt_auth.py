@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -75,3 +76,28 @@ def acl_text() -> str:
     for user, rules in SERVICE_ACL.items():
         lines += [f"user {user}", *rules, ""]
     return "\n".join(lines)
+
+
+def write_password_file(passwd: Path, base_passwd: Path, device_hashes: dict[str, str]) -> None:
+    """Atomically write service accounts + device accounts, keeping the file's owner (the broker's account)."""
+    text = base_passwd.read_text() + password_lines(sorted(device_hashes.items()))
+    tmp = passwd.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    if passwd.exists():
+        st = passwd.stat()
+        os.chown(tmp, st.st_uid, st.st_gid)
+    tmp.replace(passwd)
+
+
+class BrokerNotRunning(Exception):
+    """The broker whose files we manage is not running, so it cannot be told to reload."""
+
+
+def signal_reload(pid_file: Path) -> None:
+    """SIGHUP: Mosquitto re-reads password and ACL files and disconnects clients no longer allowed."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError, IndexError) as exc:
+        raise BrokerNotRunning(f"no running mosquitto (pid file {pid_file}): {exc}") from exc

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests import support
 from web import stack
 from web.db import migrate
 from web.settings import Settings, load_settings
@@ -46,4 +47,11 @@ def db(settings: Settings) -> Iterator[psycopg.Connection]:
     """A connection whose work is rolled back after the test."""
     with psycopg.connect(settings.db().conninfo()) as conn:
         yield conn
-        conn.rollback()
+        if not conn.closed:  # a test that restarts the server closes it first
+            conn.rollback()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    yield
+    support.kill_leftovers()

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from devices.errors import EldercareError
+from web import cli_bench, cli_devices, cli_dispatch, cli_monitor, cli_simulate, cli_web
+from web.cli_devices import devices_app
 from web.settings import load_settings
 from web.stack import StackError, StackInfo
 
@@ -25,6 +27,12 @@ bench_app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.add_typer(devices_app, name="devices")
+app.command("ingest")(cli_devices.ingest)
+app.command("maintain")(cli_devices.maintain)
+bench_app.command("ingest")(cli_bench.bench_ingest)
+for _domain in (cli_monitor, cli_dispatch, cli_simulate, cli_web):
+    _domain.register(app, bench_app)
 
 DirOpt = Annotated[
     Path | None,
@@ -89,7 +97,7 @@ def stack_status(
 
 
 @db_app.command("upgrade")
-def db_upgrade(dir_: DirOpt = None, revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(dir_: DirOpt = None, revision: Annotated[str, typer.Argument()] = "heads") -> None:
     """Apply migrations up to REVISION (default: head). Running it twice is a no-op."""
     from web.db import migrate
 

@@ -18,7 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devices.mqtt_auth import hash_password, read_password_file
+from devices.mqtt_auth import hash_password, read_password_file, signal_reload, write_password_file
 from web.settings import Settings
 from web.stack import mosquitto
 
@@ -93,8 +93,8 @@ def add_account(settings: Settings, user: str, password: str) -> None:
     base = read_password_file(settings.mqtt_base_password_file)
     devices = {u: h for u, h in accounts.items() if u not in base}
     devices[user] = hash_password(password)
-    mosquitto.write_password_file(settings.mqtt_password_file, settings.mqtt_base_password_file, devices)
-    mosquitto.reload(settings.mqtt_pid_file)
+    write_password_file(settings.mqtt_password_file, settings.mqtt_base_password_file, devices)
+    signal_reload(settings.mqtt_pid_file)
     time.sleep(0.3)
 
 

@@ -25,7 +25,7 @@ def alembic_config(db: DbSettings, *, stdout: TextIO | None = None) -> Config:
     return cfg
 
 
-def upgrade(db: DbSettings, revision: str = "head") -> None:
+def upgrade(db: DbSettings, revision: str = "heads") -> None:
     command.upgrade(alembic_config(db), revision)
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.mqtt_auth import acl_text, hash_password, password_lines, read_password_file
+from devices.mqtt_auth import acl_text, hash_password, password_lines, read_password_file, write_password_file
 from web.stack.proc import StackError, chown_tree, pid_alive, port_open, read_pid
 
 
@@ -79,7 +78,7 @@ max_inflight_messages 1000
 max_packet_size 262144
 set_tcp_nodelay true
 pid_file {paths.pid}
-log_dest file {paths.log}
+log_dest stderr
 log_type error
 log_type warning
 log_type notice
@@ -94,18 +93,6 @@ connection_messages false
     for p in (paths.base_passwd, paths.passwd, paths.acl):
         p.chmod(0o600)
     chown_tree(paths.root, user)
-
-
-def write_password_file(passwd: Path, base_passwd: Path, device_hashes: dict[str, str]) -> None:
-    """Atomically write service accounts + device accounts, keeping the file's owner."""
-    text = base_passwd.read_text() + password_lines(sorted(device_hashes.items()))
-    tmp = passwd.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600)
-    if passwd.exists():
-        st = passwd.stat()
-        os.chown(tmp, st.st_uid, st.st_gid)
-    tmp.replace(passwd)
 
 
 def running_pid(paths: MqttPaths) -> int | None:
@@ -129,14 +116,6 @@ def start(paths: MqttPaths, *, port: int, user: str | None) -> int:
         time.sleep(0.05)
     proc.kill()
     raise StackError(f"mosquitto did not open port {port} within 15 s")
-
-
-def reload(pid_file: Path) -> None:
-    """Make the running broker re-read password and ACL files; clients no longer allowed are cut off."""
-    pid = read_pid(pid_file)
-    if pid is None or not pid_alive(pid):
-        raise StackError(f"no running mosquitto (pid file {pid_file})")
-    os.kill(pid, signal.SIGHUP)
 
 
 def connack(port: int, username: str | None, password: str | None, host: str = "127.0.0.1") -> int:

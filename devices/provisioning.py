@@ -1,0 +1,104 @@
+"""Broker credentials per device: provision (password shown once, stored only hashed) and revoke (cut off at once).
+
+The database is the source of truth; the broker's password file is regenerated from it and Mosquitto is told
+to reload (SIGHUP), which also disconnects clients whose account is gone. An advisory lock keeps two
+concurrent changes from writing the file out of order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from devices.errors import ConflictError, NotFoundError, ValidationFailed
+from devices.mqtt_auth import hash_password, new_secret, signal_reload, write_password_file
+from devices.settings import MqttSettings
+
+_SYNC_LOCK = 7_245_001
+
+
+@dataclass(frozen=True)
+class Credentials:
+    device_id: str
+    username: str
+    password: str  # shown once, never stored in clear
+
+
+def _device(conn: psycopg.Connection, device_id: str) -> tuple[str, str | None, str]:
+    row = conn.execute(
+        "SELECT kind, gateway_id, status FROM device WHERE id = %s FOR UPDATE", (device_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no device {device_id!r}")
+    return row[0], row[1], row[2]
+
+
+def provision(conn: psycopg.Connection, *, device_id: str, broker: MqttSettings) -> Credentials:
+    """Give a device (or gateway) its own broker account; a second call replaces the password."""
+    with conn.transaction():
+        _kind, gateway_id, _status = _device(conn, device_id)
+        if gateway_id is not None:
+            raise ValidationFailed(
+                f"{device_id} is bridged by gateway {gateway_id}: provision the gateway, not the device",
+                code="bridged_device",
+            )
+        password = new_secret()
+        conn.execute(
+            "UPDATE device SET status = 'provisioned', password_hash = %s, provisioned_at = now(), revoked_at = NULL "
+            "WHERE id = %s",
+            (hash_password(password), device_id),
+        )
+    sync_broker(conn, broker)
+    return Credentials(device_id=device_id, username=device_id, password=password)
+
+
+def revoke(conn: psycopg.Connection, *, device_id: str, broker: MqttSettings) -> None:
+    """Remove a device's account; the broker drops its connection and refuses it from now on."""
+    with conn.transaction():
+        _kind, _gw, status = _device(conn, device_id)
+        if status == "revoked":
+            raise ConflictError(f"{device_id} is already revoked", code="already_revoked")
+        conn.execute(
+            "UPDATE device SET status = 'revoked', password_hash = NULL, revoked_at = now() WHERE id = %s",
+            (device_id,),
+        )
+    sync_broker(conn, broker)
+
+
+def provision_many(
+    conn: psycopg.Connection, *, device_ids: list[str], broker: MqttSettings
+) -> list[Credentials]:
+    """Provision many devices with one broker reload (simulators register thousands of homes at once)."""
+    creds = []
+    with conn.transaction():
+        for device_id in device_ids:
+            password = new_secret()
+            cur = conn.execute(
+                "UPDATE device SET status = 'provisioned', password_hash = %s, provisioned_at = now(), "
+                "revoked_at = NULL WHERE id = %s AND gateway_id IS NULL",
+                (hash_password(password), device_id),
+            )
+            if cur.rowcount != 1:
+                raise ValidationFailed(f"cannot provision {device_id!r}: unknown or bridged by a gateway")
+            creds.append(Credentials(device_id, device_id, password))
+    sync_broker(conn, broker)
+    return creds
+
+
+def sync_broker(conn: psycopg.Connection, broker: MqttSettings) -> int:
+    """Rewrite the broker's password file from the database and make the broker reload it."""
+    if broker.password_file is None or broker.base_password_file is None or broker.pid_file is None:
+        raise ValidationFailed(
+            "the broker's password file and pid file are not configured (ELDERCARE_MQTT_PASSWORD_FILE, "
+            "ELDERCARE_MQTT_BASE_PASSWORD_FILE, ELDERCARE_MQTT_PID_FILE): provisioning needs a broker we manage",
+            code="broker_not_managed",
+        )
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SYNC_LOCK,))
+        rows = conn.execute(
+            "SELECT id, password_hash FROM device WHERE status = 'provisioned' AND password_hash IS NOT NULL"
+        ).fetchall()
+        write_password_file(broker.password_file, broker.base_password_file, {r[0]: r[1] for r in rows})
+        signal_reload(broker.pid_file)
+    return len(rows)

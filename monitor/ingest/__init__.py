@@ -1,0 +1,1 @@
+"""MQTT ingest into TimescaleDB: batched, idempotent, acknowledged only once durable."""
