@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -73,6 +74,48 @@ def devices_list(
     for r in rows:
         bridge = f" via {r.gateway_id}:{r.z2m_friendly_name}" if r.gateway_id else ""
         print(f"{r.id:28} {r.kind:14} {r.home_id or '-':12} {r.room or '-':12} {r.status}{bridge}")
+
+
+@devices_app.command("import")
+def devices_import(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV file with a header")
+    ],
+    entity: Annotated[str, typer.Option(help="what the rows are: stations, homes, residents or devices")],
+    dir_: DirOpt = None,
+) -> None:
+    """Import rows from CSV in one transaction: any bad row is reported (with its line) and nothing is imported."""
+    from devices.csv_import import import_csv
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"{file} is not UTF-8 text (byte {exc.start})") from None
+    with _connect(dir_) as conn:
+        report = import_csv(conn, entity=entity, text=text)  # type: ignore[arg-type]
+    print(f"imported {report.imported} {entity} from {file}")
+
+
+@devices_app.command("health")
+def devices_health(
+    home: Annotated[str, typer.Option(help="home id")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    dir_: DirOpt = None,
+) -> None:
+    """Each device of a home: online/offline (and why), last seen, battery."""
+    from devices.health import home_health
+
+    with _connect(dir_) as conn:
+        rows = home_health(conn, home_id=home, now=datetime.now(UTC))
+    if as_json:
+        print(json.dumps([asdict(r) for r in rows], default=str))
+        return
+    for r in rows:
+        battery = f"{r.battery:.0f}%" if r.battery is not None else "-"
+        seen = r.last_seen.isoformat(timespec="seconds") if r.last_seen else "-"
+        print(
+            f"{r.device_id:28} {r.kind:14} {r.state:10} {seen:25} {battery:>5}{' LOW' if r.battery_low else ''}  {r.reason}"
+        )
 
 
 @devices_app.command("provision")
