@@ -1,0 +1,59 @@
+"""Retention with drop_chunks and the hourly activity rollup, on the real TimescaleDB."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from monitor import maintenance
+from tests.support import count
+
+pytestmark = [pytest.mark.db]
+T0 = datetime(2020, 1, 20, tzinfo=UTC)  # long before any other test's data
+
+
+def _reading(
+    db: psycopg.Connection, device: str, home: str, at: datetime, seq: int, data: dict[str, object]
+) -> None:
+    db.execute(
+        "INSERT INTO reading (time, device_id, seq, kind, home_id, room, data) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (
+            at,
+            device,
+            seq,
+            "motion" if "occupancy" in data else "water_meter",
+            home,
+            "kitchen",
+            json.dumps(data),
+        ),
+    )
+
+
+def test_rollup_then_retention(db: psycopg.Connection) -> None:
+    tag = uuid.uuid4().hex[:6]
+    home, pir, meter = f"h-{tag}", f"m-{tag}", f"w-{tag}"
+    hour = T0 - timedelta(hours=2)
+    for i in range(6):
+        _reading(db, pir, home, hour + timedelta(minutes=5 * i), i, {"occupancy": i % 2 == 0})
+    _reading(db, meter, home, hour + timedelta(minutes=1), 1, {"water_total_l": 1000.0})
+    _reading(db, meter, home, hour + timedelta(minutes=50), 2, {"water_total_l": 1012.5})
+    _reading(db, pir, home, T0 - timedelta(days=20), 99, {"occupancy": True})
+    db.commit()
+
+    assert maintenance.rollup(db, since=T0 - timedelta(hours=3), until=T0) >= 1
+    row = db.execute(
+        "SELECT events, motion_events, water_l FROM activity_hourly WHERE home_id = %s AND hour = %s",
+        (home, hour),
+    ).fetchone()
+    assert row == (8, 3, 12.5)
+    assert maintenance.rollup(db, since=T0 - timedelta(hours=3), until=T0) >= 1  # idempotent
+    assert count(db, "SELECT count(*) FROM activity_hourly WHERE home_id = %s", home) == 1
+
+    dropped = maintenance.apply_retention(db, keep=timedelta(days=7), now=T0)
+    assert dropped >= 1
+    assert count(db, "SELECT count(*) FROM reading WHERE device_id = %s AND seq = 99", pir) == 0
+    assert count(db, "SELECT count(*) FROM reading WHERE home_id = %s", home) == 8  # recent chunk kept
