@@ -126,6 +126,41 @@ def db_current(dir_: DirOpt = None) -> None:
     print(migrate.current(load_settings(dir_).db()) or "base")
 
 
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="dump file to write (pg_dump custom format)")],
+    dir_: DirOpt = None,
+) -> None:
+    """Dump the whole database, readings included (restore with `eldercare db restore`)."""
+    from web.db import backup
+
+    if file.exists():
+        raise typer.BadParameter(f"{file} exists; choose a new file name")
+    size = backup.backup(load_settings(dir_).db().conninfo(), file)
+    print(f"wrote {file} ({size / 1e6:.1f} MB)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="a dump from `eldercare db backup`")
+    ],
+    target_db: Annotated[str, typer.Option(help="name of the NEW database to restore into")],
+    dir_: DirOpt = None,
+) -> None:
+    """Restore a dump into a new database (needs the admin URL, ELDERCARE_DB_ADMIN_URL or the stack's)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from web.db import backup
+
+    s = load_settings(dir_)
+    if s.db_admin_url is None:
+        raise typer.BadParameter("no admin database URL: set ELDERCARE_DB_ADMIN_URL")
+    owner = str(conninfo_to_dict(s.db().conninfo()).get("user", "eldercare"))
+    backup.restore(s.db_admin_url.get_secret_value(), file, target_db=target_db, owner=owner)
+    print(f"restored {file} into database {target_db}")
+
+
 @app.command("config")
 def show_config(dir_: DirOpt = None) -> None:
     """Print the effective settings, secrets redacted."""
