@@ -163,6 +163,10 @@ def ingest(
         float, typer.Option(min=0, help="readings further ahead are dead-lettered")
     ] = 300,
     log_level: Annotated[str, typer.Option()] = "info",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="serve /healthz /readyz /metrics here (0: a free port)"),
+    ] = None,
 ) -> None:
     """MQTT → TimescaleDB ingest worker (run N of them for scale-out)."""
     from monitor.ingest.pipeline import SkewLimits
@@ -181,7 +185,7 @@ def ingest(
         spool_max_bytes=spool_max_mb * 2**20,
         skew=SkewLimits(past=timedelta(hours=max_past_hours), future=timedelta(seconds=max_future_s)),
     )
-    run(s.mqtt(), s.db(), cfg)
+    run(s.mqtt(), s.db(), cfg, metrics_port=metrics_port)
 
 
 def maintain(

@@ -13,9 +13,26 @@ from monitor.ingest.worker import IngestConfig, IngestWorker
 log = logging.getLogger("eldercare.ingest")
 
 
-def run(mqtt_settings: MqttSettings, db: DbSettings, cfg: IngestConfig) -> None:
+def run(
+    mqtt_settings: MqttSettings, db: DbSettings, cfg: IngestConfig, *, metrics_port: int | None = None
+) -> None:
     worker = IngestWorker(mqtt_settings, db, cfg)
     done = threading.Event()
+    if metrics_port is not None:
+        from prometheus_client import REGISTRY
+
+        from monitor import ops_http
+        from monitor.ingest.metrics import IngestCollector
+
+        REGISTRY.register(IngestCollector(worker))
+
+        def ready() -> tuple[bool, str]:
+            if not worker.connected.is_set():
+                return False, "not connected to the broker"
+            return (False, "database unreachable: spooling") if len(worker.spool) else (True, "ready")
+
+        server = ops_http.serve(metrics_port, ready)
+        log.info("metrics and health on http://127.0.0.1:%d/metrics", server.server_address[1])
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: flushing and stopping", signal.Signals(signum).name)
