@@ -162,8 +162,18 @@ def db_restore(
 
 
 @app.command("config")
-def show_config(dir_: DirOpt = None) -> None:
+def show_config(
+    dir_: DirOpt = None,
+    reference: Annotated[
+        bool, typer.Option("--reference", help="print the reference (Markdown) instead")
+    ] = False,
+) -> None:
     """Print the effective settings, secrets redacted."""
+    if reference:
+        from web.settings import reference_markdown
+
+        print(reference_markdown(), end="")
+        return
     for name, value in load_settings(dir_).model_dump(mode="json").items():
         shown = "***" if "password" in name or (name.endswith("_url") and value) else value
         print(f"{name} = {shown}")
