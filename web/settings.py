@@ -85,6 +85,8 @@ def reference_markdown() -> str:
     ]
     for name, info in Settings.model_fields.items():
         default = info.get_default(call_default_factory=True)
-        shown = "(secret)" if isinstance(default, SecretStr) else "(none)" if default is None else str(default)
+        shown = (
+            "(secret)" if isinstance(default, SecretStr) else "(none)" if default is None else str(default)
+        )
         lines.append(f"| `ELDERCARE_{name.upper()}` | `{shown}` | {info.description or ''} |")
     return "\n".join(lines) + "\n"
