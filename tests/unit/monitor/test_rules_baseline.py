@@ -1,10 +1,10 @@
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from devices.paths import shared_data_dir
 from devices.types import DeviceKind, Reading, Room
 from monitor.rules import (
     AlertKind,
@@ -22,9 +22,7 @@ from monitor.rules import (
 from monitor.rules.baseline import default_gap
 from tests.unit.monitor.rules_helpers import DEVICES, TZ, at, kinds
 
-CASAS = (
-    Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "casas" / "tm000.multiday_absence.txt"
-)
+CASAS = shared_data_dir() / "casas" / "tm000.multiday_absence.txt"
 
 
 def routine(days: int, seed: int = 7) -> list[Reading]:
