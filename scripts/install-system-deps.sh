@@ -17,7 +17,8 @@ fi
 PG=15
 PG_CONFIG="/usr/lib/postgresql/$PG/bin/pg_config"
 PACKAGES=(postgresql-$PG postgresql-server-dev-$PG postgresql-client-$PG mosquitto mosquitto-clients
-          cmake gcc make dpkg-dev libssl-dev python3-venv python3-dev)
+          cmake gcc make dpkg-dev libssl-dev python3-venv python3-dev
+          chromium fonts-wqy-zenhei)  # headless browser tests (Playwright drives the Debian chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
