@@ -29,9 +29,7 @@ fi
 case "$what" in
   install) echo "[setup] installed" >&2 ;;
   demo)
-    .venv/bin/eldercare stack up
-    .venv/bin/eldercare db upgrade
-    exec .venv/bin/eldercare stack status "$@"
+    exec .venv/bin/eldercare demo "$@"
     ;;
   test)
     echo "[setup] ruff check / ruff format --check / mypy / lint-imports" >&2

@@ -161,6 +161,37 @@ def db_restore(
     print(f"restored {file} into database {target_db}")
 
 
+@app.command("demo")
+def demo(
+    dir_: DirOpt = None,
+    seconds: Annotated[
+        float | None, typer.Option(min=5, help="stop after this many seconds (default: Ctrl-C)")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="end by printing one JSON summary on stdout")
+    ] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="API and dashboards port")] = 8000,
+    homes_per_station: Annotated[int, typer.Option(min=1, max=5000)] = 100,
+    speed: Annotated[float, typer.Option(min=1, max=10000, help="simulated seconds per real second")] = 60,
+) -> None:
+    """The platform on this machine: private stack, demo neighbourhood, simulators, ingest, rules, planner, API."""
+    from rich.console import Console
+
+    from web.demo.run import DemoConfig, run_demo
+
+    names = {
+        c.name or (c.callback.__name__.replace("_", "-") if c.callback else "")
+        for c in app.registered_commands
+    }
+    cfg = DemoConfig(_stack_dir(dir_), seconds, port, homes_per_station, speed, available=names)
+    result = run_demo(cfg, console=Console(stderr=True))
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:18} {value}")
+
+
 @app.command("config")
 def show_config(
     dir_: DirOpt = None,

@@ -1,0 +1,1 @@
+"""The one-command demo: a seeded neighbourhood and every platform process on a private local stack."""
