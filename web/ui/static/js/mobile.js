@@ -1,0 +1,84 @@
+// Caregiver phone page: today's route in order, check-in / check-out with notes and a problem flag, offline queue.
+import { ApiError, esc, get, login, logout, me } from "./api.js";
+import { applyText, langSwitch, t } from "./i18n.js";
+import { LiveFeed } from "./live.js";
+import { enqueue, flush, pending } from "./queue.js";
+
+const $ = (sel) => document.querySelector(sel);
+let visits = [];
+
+function position() {
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) return resolve({});
+    navigator.geolocation.getCurrentPosition((p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }),
+      () => resolve({}), { timeout: 3000, maximumAge: 60000 });
+  });
+}
+
+function hhmm(iso) { return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : ""; }
+
+function render() {
+  const queued = pending();
+  $("#queued").textContent = queued.length ? `${queued.length} ${t("queued")}` : "";
+  if (!visits.length) { $("#visits").innerHTML = `<p class="empty">${t("noVisits")}</p>`; return; }
+  $("#visits").innerHTML = visits.map((v, i) => `
+    <article class="visit ${v.status === "done" ? "done" : ""} ${v.urgent ? "urgent" : ""}" data-task="${esc(v.task_id)}">
+      <header><strong>${i + 1}. ${hhmm(v.planned_start)}–${hhmm(v.planned_end)}</strong> ${esc(v.kind)}
+        ${v.urgent ? `<span class="badge">${t("urgent")}</span>` : ""}
+        <span class="badge" data-status>${esc(t(v.status) || v.status)}</span></header>
+      <div><strong>${esc(v.resident_name)}</strong> · ${esc(v.address)}</div>
+      <div>${t("accessNotes")}: ${esc(v.access_notes)}</div>
+      <div>${t("careNotes")}: ${esc(v.care_notes)}</div>
+      ${v.status === "started" ? `<textarea data-notes placeholder="${t("whatDone")}"></textarea>
+        <label><input type="checkbox" data-problem> ${t("problem")}</label>` : ""}
+      <div class="actions">
+        ${["planned", "pending"].includes(v.status) ? `<button data-act="check-in">${t("checkIn")}</button>` : ""}
+        ${v.status === "started" ? `<button data-act="check-out">${t("checkOut")}</button>` : ""}
+      </div>
+    </article>`).join("");
+  document.querySelectorAll("button[data-act]").forEach((b) => b.addEventListener("click", () => act(b)));
+}
+
+async function act(button) {
+  const card = button.closest("[data-task]");
+  const visit = visits.find((v) => v.task_id === card.dataset.task);
+  const body = await position();
+  if (button.dataset.act === "check-out") {
+    body.notes = card.querySelector("[data-notes]").value;
+    body.problem = card.querySelector("[data-problem]").checked;
+  }
+  enqueue(`/api/my/visits/${encodeURIComponent(visit.task_id)}/${button.dataset.act}`, body);
+  visit.status = button.dataset.act === "check-in" ? "started" : "done"; // optimistic; the server is the truth
+  render();
+  await flush(render);
+}
+
+async function load() {
+  try { visits = await get("/api/my/visits"); localStorage.setItem("visits", JSON.stringify(visits)); }
+  catch (e) { visits = JSON.parse(localStorage.getItem("visits") || "[]"); }
+  render();
+}
+
+async function start(user) {
+  $("#login").hidden = true; $("#app").hidden = false;
+  $("#who").textContent = user.name;
+  await flush(render);
+  await load();
+  new LiveFeed((ev) => { if (ev.topic === "task" || ev.topic === "plan") load(); }).start();
+}
+
+async function main() {
+  langSwitch($("#lang"), () => { applyText(document); render(); });
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+  window.addEventListener("online", () => flush(render));
+  $("#login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try { await start((await login($("#username").value, $("#password").value)).user); }
+    catch (err) { $("#login-error").textContent = err instanceof ApiError && err.status === 429 ? t("throttled") : t("badLogin"); }
+  });
+  $("#logout").addEventListener("click", async () => { await logout(); location.reload(); });
+  const user = await me().catch(() => null);
+  if (user) await start(user);
+}
+
+main();

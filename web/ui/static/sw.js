@@ -1,0 +1,15 @@
+// Service worker: the caregiver app shell works offline; API calls always go to the network.
+const CACHE = "eldercare-shell-v1";
+const SHELL = ["/m", "/static/css/app.css", "/static/js/mobile.js", "/static/js/api.js", "/static/js/i18n.js",
+  "/static/js/live.js", "/static/js/queue.js", "/static/manifest.webmanifest", "/static/icon.svg"];
+
+self.addEventListener("install", (e) => e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL))));
+self.addEventListener("activate", (e) => e.waitUntil(
+  caches.keys().then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))));
+self.addEventListener("fetch", (e) => {
+  const url = new URL(e.request.url);
+  if (e.request.method !== "GET" || url.pathname.startsWith("/api/") || url.pathname.startsWith("/ws/")) return;
+  e.respondWith(fetch(e.request).then((res) => {
+    const copy = res.clone(); caches.open(CACHE).then((c) => c.put(e.request, copy)); return res;
+  }).catch(() => caches.match(e.request)));
+});
