@@ -113,7 +113,9 @@ def coverage_report(
     outside_set = set(outside)
     suggestion = None
     if candidates and outside:
-        suggestion = best_sites(candidates, [h for h in homes if h.id in outside_set], mode=mode, travel=travel)
+        suggestion = best_sites(
+            candidates, [h for h in homes if h.id in outside_set], mode=mode, travel=travel
+        )
     return CoverageReport(
         homes=len(homes), covered=len(homes) - len(outside), uncovered=tuple(outside), suggestion=suggestion
     )
