@@ -36,6 +36,7 @@ def wait_until(check: Callable[[], bool], timeout: float = 30.0, interval: float
 
 @dataclass
 class TestHome:
+    __test__ = False  # a helper, not a test class
     home_id: str
     native: str  # a native motion sensor
     gateway: str
@@ -150,6 +151,32 @@ class IngestProcess:
         )  # fmt: skip
         _PROCESSES.append(self.proc)
         assert wait_until(lambda: "connected (session present" in self.log(), 20), self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout)
+        self._log.close()
+        return rc
+
+
+class CliProcess:
+    """Any long-running `eldercare …` command as a real process, ready once ``ready`` appears in its log."""
+
+    def __init__(self, args: list[str], log_path: Path, ready: str, timeout: float = 30) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", *args],
+            stdout=self._log,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+        )
+        _PROCESSES.append(self.proc)
+        assert wait_until(lambda: ready in self.log() or self.proc.poll() is not None, timeout), self.log()
+        assert self.proc.poll() is None, self.log()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.settings import DbSettings, MqttSettings
+from monitor.alerts.outbox import NotifySettings
 
 DEFAULT_STACK_DIR = Path("var/stack")
 
@@ -39,6 +40,17 @@ class Settings(BaseSettings):
     mqtt_pid_file: Path | None = Field(
         default=None, description="broker pid, signalled (SIGHUP) after provisioning"
     )
+    notify_webhook_url: str | None = Field(
+        default=None, description="alert notifications: default webhook URL"
+    )
+    notify_sms_url: str | None = Field(
+        default=None, description="SMS-gateway HTTP API (JSON POST {to, text}) for family notifications"
+    )
+    notify_smtp_host: str | None = Field(default=None, description="SMTP host for e-mail notifications")
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port")
+    notify_email_from: str = Field(
+        default="eldercare@localhost", description="sender of notification e-mails"
+    )
     env: str = Field(
         default="development", description="development | production (production refuses default secrets)"
     )
@@ -49,6 +61,15 @@ class Settings(BaseSettings):
                 f"no database configured: run `eldercare stack up --dir {self.stack_dir}` or set ELDERCARE_DB_URL"
             )
         return DbSettings(url=self.db_url, pool_max=self.db_pool_max)
+
+    def notify(self) -> NotifySettings:
+        return NotifySettings(
+            webhook_url=self.notify_webhook_url,
+            sms_url=self.notify_sms_url,
+            smtp_host=self.notify_smtp_host,
+            smtp_port=self.notify_smtp_port,
+            email_from=self.notify_email_from,
+        )
 
     def mqtt(self, *, ops: bool = False) -> MqttSettings:
         return MqttSettings(

@@ -44,6 +44,7 @@ log = logging.getLogger("eldercare.ingest")
 @dataclass
 class IngestConfig:
     worker_id: str = "1"
+    client_prefix: str = "ingest"  # the MQTT client id is "<prefix>-<worker_id>" (its persistent session)
     shared_group: str | None = None
     batch_size: int = 2000
     batch_age_s: float = 0.2
@@ -100,7 +101,7 @@ class IngestWorker:
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"ingest-{self.cfg.worker_id}",
+            client_id=f"{self.cfg.client_prefix}-{self.cfg.worker_id}",
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
@@ -222,6 +223,9 @@ class IngestWorker:
                 break
         return batch
 
+    def _periodic(self) -> None:
+        """Called on every turn of the writer loop (at least every 0.2 s); subclasses hook timed work here."""
+
     def writer_loop(self) -> None:
         held: list[_Pending] = []
         last_stats = time.monotonic()
@@ -241,8 +245,9 @@ class IngestWorker:
                 except psycopg.Error:
                     self._drop_conn()
                     time.sleep(0.5)
+            self._periodic()
             if time.monotonic() - last_stats > self.cfg.stats_interval_s:
-                log.info("ingest %s: %s", self.cfg.worker_id, self.counters.line())
+                log.info("%s %s: %s", self.cfg.client_prefix, self.cfg.worker_id, self.counters.line())
                 last_stats = time.monotonic()
             if self.stop_event.is_set() and (
                 (not held and self.queue.empty()) or time.monotonic() > self._drain_deadline

@@ -1,0 +1,1 @@
+"""Alerts: the lifecycle (open -> acknowledged -> assigned -> resolved), escalation and notifications."""
