@@ -2,8 +2,170 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import signal
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+
+from web.cli_devices import DirOpt, configure_logging
+from web.cli_dispatch_bench import register_bench
+from web.settings import load_settings
+
+log = logging.getLogger("eldercare.planner")
+err = Console(stderr=True)
+caregivers_app = typer.Typer(no_args_is_help=True, help="Caregivers of the stations (护理员).")
+service_plans_app = typer.Typer(no_args_is_help=True, help="Residents' recurring services (服务计划).")
+
+
+def plan(
+    station: Annotated[str, typer.Option(help="station id")],
+    date_: Annotated[str, typer.Option("--date", help="YYYY-MM-DD or 'today'")] = "today",
+    time_limit: Annotated[float, typer.Option(min=0.1, max=600, help="solver time limit in seconds")] = 10.0,
+    dir_: DirOpt = None,
+) -> None:
+    """Generate a station-day's tasks from service plans, solve it and store the plan (prints a JSON summary)."""
+    import psycopg
+
+    from dispatcher.records import parse_day
+    from dispatcher.service import plan_day
+
+    day = parse_day(date_)
+    with (
+        psycopg.connect(load_settings(dir_).db().conninfo()) as conn,
+        err.status(f"planning {station} {day}…") as st,
+    ):
+
+        def progress(msg: str) -> None:
+            err.print(f"  {msg}")
+            st.update(f"planning {station} {day}: {msg}")
+
+        stored = plan_day(conn, station, day, time_limit_s=time_limit, progress=progress)
+    p = stored.plan
+    print(json.dumps({
+        "station_id": station, "day": day.isoformat(), "version": stored.version, "status": p.status.value,
+        "solve_seconds": round(p.solve_seconds, 2), "caregivers": len(p.problem.caregivers),
+        "tasks": len(p.problem.tasks), "visits": sum(len(r.visits) for r in p.routes),
+        "travel_minutes": p.travel_minutes,
+        "unassigned": [u.model_dump(mode="json") for u in p.unassigned],
+    }, ensure_ascii=False, indent=2))  # fmt: skip
+
+
+def planner(
+    dir_: DirOpt = None,
+    time_limit: Annotated[float, typer.Option(min=0.1, max=60, help="re-plan time limit in seconds")] = 2.0,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """The planner process: re-plans a station-day the moment an urgent task is created (LISTEN urgent_task)."""
+    import psycopg
+
+    from dispatcher.records import DEFAULT_TZ
+    from dispatcher.service import URGENT_CHANNEL, pending_urgent, replan_for_task
+
+    configure_logging(log_level)
+    conninfo = load_settings(dir_).db().conninfo()
+    stop = {"now": False}
+
+    def on_signal(_s: int, _f: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def handle(work: psycopg.Connection[Any], task_id: int) -> None:
+        try:
+            stored = replan_for_task(work, task_id, datetime.now(DEFAULT_TZ), time_limit_s=time_limit)
+        except Exception:  # one bad task must not stop the planner; it stays pending and is logged
+            log.exception("re-plan failed task_id=%s", task_id)
+            return
+        if stored is None:
+            log.info("task_id=%s already planned", task_id)
+        else:
+            placed = [u for u in stored.plan.unassigned if u.task_id == str(task_id)]
+            log.info("re-planned task_id=%s version=%s %s", task_id, stored.version,
+                     f"unassigned: {placed[0].reason}" if placed else "placed")  # fmt: skip
+
+    with psycopg.connect(conninfo, autocommit=True) as listen, psycopg.connect(conninfo) as work:
+        listen.execute(f"LISTEN {URGENT_CHANNEL}")
+        for task_id in pending_urgent(work, datetime.now(DEFAULT_TZ).date()):  # missed while we were down
+            handle(work, task_id)
+        work.commit()
+        log.info("planner ready")
+        while not stop["now"]:
+            for note in listen.notifies(timeout=1.0):  # ends after a second so that a stop is noticed
+                if note.payload.isdigit():
+                    handle(work, int(note.payload))
+                work.commit()
+    log.info("planner stopped")
+
+
+def caregivers_add(
+    file: Annotated[
+        Path, typer.Argument(help="JSON: one caregiver or a list ('-' for stdin)", allow_dash=True)
+    ],
+    dir_: DirOpt = None,
+) -> None:
+    """Add or update caregivers from JSON (id, station_id, name, sex, skills, shifts …)."""
+    import psycopg
+    from pydantic import TypeAdapter, ValidationError
+
+    from dispatcher.errors import InvalidProblem
+    from dispatcher.records import CaregiverSpec, upsert_caregiver
+
+    try:
+        specs = TypeAdapter(list[CaregiverSpec]).validate_python(_load(file, listify=True))
+    except ValidationError as exc:
+        raise InvalidProblem(f"{file}: {exc}") from exc
+    with psycopg.connect(load_settings(dir_).db().conninfo()) as conn:
+        for spec in specs:
+            upsert_caregiver(conn, spec)
+    print(json.dumps({"caregivers": len(specs)}))
+
+
+def service_plans_add(
+    file: Annotated[
+        Path, typer.Argument(help="JSON list of {id, resident_id, spec} ('-' for stdin)", allow_dash=True)
+    ],
+    dir_: DirOpt = None,
+) -> None:
+    """Add or replace residents' service plans (recurrence, kind, duration, window, skills …)."""
+    import psycopg
+
+    from dispatcher.errors import InvalidProblem
+    from dispatcher.generate import add_service_plan
+
+    items = _load(file, listify=True)
+    with psycopg.connect(load_settings(dir_).db().conninfo()) as conn:
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or set(item) != {"id", "resident_id", "spec"}:
+                raise InvalidProblem(f"{file}: item {i} must be an object with id, resident_id and spec")
+            add_service_plan(conn, str(item["id"]), str(item["resident_id"]), item["spec"])
+    print(json.dumps({"service_plans": len(items)}))
+
+
+def _load(file: Path, *, listify: bool) -> list[Any]:
+    import sys
+
+    from dispatcher.errors import InvalidProblem
+
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidProblem(f"{file}: {exc}") from exc
+    return data if isinstance(data, list) or not listify else [data]
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this domain's commands to the top-level app and its benchmarks to ``eldercare bench``."""
+    app.command("plan")(plan)
+    app.command("planner")(planner)
+    caregivers_app.command("add")(caregivers_add)
+    service_plans_app.command("add")(service_plans_add)
+    app.add_typer(caregivers_app, name="caregivers")
+    app.add_typer(service_plans_app, name="service-plans")
+    register_bench(bench_app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from devices.settings import MqttSettings
 from web.cli_devices import DirOpt, configure_logging
 from web.settings import load_settings
 
@@ -97,9 +99,134 @@ def escalation_set(
     print(f"escalation ladder for {station}: {len(policy.steps)} steps saved")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _bench_homes(
+    conninfo: str, broker: MqttSettings, n_background: int, n_probes: int
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    import uuid
+
+    import psycopg
+
+    from devices import provisioning, registry
+    from devices.types import DeviceKind, Room
+
+    tag = uuid.uuid4().hex[:6]
+    station = f"bench-st-{tag}"
+    background: list[str] = []
+    sos: dict[str, str] = {}
+    with psycopg.connect(conninfo) as conn:
+        registry.add_station(conn, id=station, name="压测站 bench", lat=29.72, lon=106.63)
+        for i in range(n_background + n_probes):
+            home = f"bench-{tag}-h{i}"
+            registry.add_home(conn, id=home, station_id=station, address=f"bench {i}", lat=29.72, lon=106.63)
+            registry.add_resident(conn, id=f"bench-{tag}-r{i}", home_id=home, name=f"bench {i}")
+            if i < n_background:
+                device = f"bench-{tag}-m{i}"
+                registry.add_device(
+                    conn, id=device, home_id=home, kind=DeviceKind.MOTION, room=Room.LIVING_ROOM
+                )
+                background.append(device)
+            else:
+                device = f"bench-{tag}-s{i}"
+                registry.add_device(
+                    conn, id=device, home_id=home, kind=DeviceKind.SOS_BUTTON, room=Room.BEDROOM
+                )
+                sos[home] = device
+        creds = provisioning.provision_many(conn, device_ids=list(sos.values()), broker=broker)
+    passwords = {c.device_id: c.password for c in creds}
+    return background, {home: (device, passwords[device]) for home, device in sos.items()}
+
+
+def bench_alerts(
+    dir_: Annotated[
+        Path | None, typer.Option("--dir", help="use this stack (default: a temporary one)")
+    ] = None,
+    rate: Annotated[float, typer.Option(min=0, max=100_000, help="background readings per second")] = 5000,
+    homes: Annotated[int, typer.Option(min=1, max=100_000, help="background homes")] = 1000,
+    probes: Annotated[int, typer.Option(min=5, max=1000, help="SOS presses (one per home)")] = 40,
+    seconds: Annotated[float, typer.Option(min=10, max=3600, help="background load duration")] = 40,
+    with_ingest: Annotated[
+        bool, typer.Option("--ingest/--no-ingest", help="run ingest too (as deployed)")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """SOS (mosquitto_pub) → alert committed → NOTIFY latency under background load, ingest and rules running."""
+    import shutil
+    import subprocess
+
+    from monitor import bench_alerts as bench
+    from web.cli_bench import bench_stack, err
+
+    if shutil.which("mosquitto_pub") is None:
+        raise typer.BadParameter("mosquitto_pub is not installed (Debian package mosquitto-clients)")
+    cfg = bench.AlertBenchConfig(
+        rate=rate, seconds=seconds, probes=probes, extra={"ingest_running": with_ingest}
+    )
+    cfg.probe_interval_s = min(0.5, max(0.1, (seconds - cfg.warmup_s - 8) / probes))
+    with bench_stack(dir_) as s:
+        conninfo = s.db().conninfo()
+        with err.status(f"registering {homes} background homes and {probes} SOS buttons"):
+            background, sos = _bench_homes(conninfo, s.mqtt(), homes, probes)
+        port = _free_port()
+        logs = s.stack_dir / "bench-alerts"
+        logs.mkdir(exist_ok=True)
+        base = [sys.executable, "-m", "web.cli"]
+        procs = {
+            "ingest": [*base, "ingest", "--dir", str(s.stack_dir), "--worker-id", "bench-alerts"],
+            "rules": [*base, "rules", "--dir", str(s.stack_dir), "--worker-id", "bench-alerts",
+                      "--metrics-port", str(port)],
+        }  # fmt: skip
+        if not with_ingest:
+            del procs["ingest"]
+        running = {n: subprocess.Popen(a, stderr=(logs / f"{n}.log").open("wb")) for n, a in procs.items()}
+        try:
+            _wait_for(logs / "rules.log", "rules ready", running["rules"])
+            if with_ingest:
+                _wait_for(logs / "ingest.log", "connected", running["ingest"])
+            ops = s.mqtt(ops=True)
+            with err.status(f"{rate:.0f} readings/s for {seconds:.0f} s, {probes} SOS presses"):
+                result = bench.run(
+                    conninfo=conninfo,
+                    ops=(ops.host, ops.port, ops.username, ops.password.get_secret_value()),
+                    background=background, probes=sos, metrics_url=f"http://127.0.0.1:{port}/metrics", cfg=cfg,
+                )  # fmt: skip
+        finally:
+            for p in running.values():
+                p.terminate()
+            for p in running.values():
+                p.wait(60)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for k, v in result.items():
+            print(f"{k:26} {v}")
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{log.stem} exited: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"{log.stem} not ready after {timeout:.0f} s")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this domain's commands to the top-level app and its benchmarks to ``eldercare bench``."""
     app.command("rules")(rules)
     escalation_app.command("show")(escalation_show)
     escalation_app.command("set")(escalation_set)
     app.add_typer(escalation_app, name="escalation")
+    bench_app.command("alerts")(bench_alerts)

@@ -131,7 +131,11 @@ class IngestWorker:
 
     def _on_message(self, _c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
         raw = RawMessage(m.topic, bytes(m.payload), datetime.now(UTC), bool(m.retain))
-        self.queue.put(_Pending(self.generation, m.mid, m.qos, raw))
+        self._enqueue(_Pending(self.generation, m.mid, m.qos, raw))
+
+    def _enqueue(self, pending: _Pending) -> None:
+        """Hand a received message to the writer thread (subclasses may give some priority)."""
+        self.queue.put(pending)
 
     def _ack(self, batch: list[_Pending]) -> None:
         # An ack for a message of an earlier connection would hit the wrong message id: the broker
@@ -226,6 +230,9 @@ class IngestWorker:
     def _periodic(self) -> None:
         """Called on every turn of the writer loop (at least every 0.2 s); subclasses hook timed work here."""
 
+    def _on_stop(self) -> None:
+        """Called once by the writer loop when it stops (after the last batch)."""
+
     def writer_loop(self) -> None:
         held: list[_Pending] = []
         last_stats = time.monotonic()
@@ -252,6 +259,7 @@ class IngestWorker:
             if self.stop_event.is_set() and (
                 (not held and self.queue.empty()) or time.monotonic() > self._drain_deadline
             ):
+                self._on_stop()
                 return
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -281,4 +289,4 @@ class IngestWorker:
         self.client.disconnect()
         self.client.loop_stop()
         self._drop_conn()
-        log.info("ingest %s stopped: %s", self.cfg.worker_id, self.counters.line())
+        log.info("%s %s stopped: %s", self.cfg.client_prefix, self.cfg.worker_id, self.counters.line())

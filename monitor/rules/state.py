@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,7 +58,7 @@ class HomeState:
     active: dict[str, datetime] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(_encode(dataclasses.asdict(self)), sort_keys=True)
+        return _dumps(self, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Self:
@@ -94,7 +95,7 @@ class Episodes:
         return (self.last_at - self.first_at).total_seconds() / 86400
 
     def to_json(self) -> str:
-        return json.dumps(_encode(dataclasses.asdict(self)))
+        return _dumps(self)
 
     @classmethod
     def from_json(cls, text: str) -> Self:
@@ -104,23 +105,36 @@ class Episodes:
         return _decode(cls, data)
 
 
-def _encode(value: Any) -> Any:
+def _iso(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encode(v) for v in value]
-    return value
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _dumps(obj: object, *, sort_keys: bool = False) -> str:
+    """JSON of a flat state dataclass; datetimes as ISO 8601 (dataclasses.asdict deep-copies: too slow here)."""
+    data = {name: getattr(obj, name) for name in _names(type(obj))}  # type: ignore[arg-type]
+    return json.dumps(data, default=_iso, sort_keys=sort_keys)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, str]:
+    """Field type names of a state dataclass (get_type_hints is slow: computed once per class)."""
+    return {name: str(hint) for name, hint in get_type_hints(cls).items()}
 
 
 def _decode(cls: type[_T], data: dict[str, Any]) -> _T:
-    hints = get_type_hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name not in data:
             continue
-        value, hint = data[f.name], str(hints[f.name])
+        value, hint = data[f.name], hints[f.name]
         if value is None:
             out[f.name] = None
         elif hint == "datetime.datetime | None":

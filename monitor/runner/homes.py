@@ -104,18 +104,22 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def save_states(conn: psycopg.Connection, homes: dict[str, HomeRules]) -> list[HomeRules]:
-    """Upsert the state of every home changed since the last save, inside the caller's transaction.
+def snapshot(homes: dict[str, HomeRules]) -> list[tuple[str, str]]:
+    """The JSON state of every home changed since the last snapshot; marks them clean."""
+    out = []
+    for home_id, home in homes.items():
+        if home.dirty:
+            out.append((home_id, home.state.to_json()))
+            home.dirty = False
+    return out
 
-    Returns:
-        The homes written: mark them clean (``dirty = False``) once the transaction has committed.
-    """
-    dirty = [(h_id, h) for h_id, h in homes.items() if h.dirty]
-    if dirty:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO rule_state (home_id, state, updated_at) VALUES (%s, %s::jsonb, now()) "
-                "ON CONFLICT (home_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                [(h_id, h.state.to_json()) for h_id, h in dirty],
-            )
-    return [h for _, h in dirty]
+
+def save_states(conn: psycopg.Connection, states: list[tuple[str, str]]) -> None:
+    """Upsert home states (from ``snapshot``) in one statement, inside the caller's transaction."""
+    if states:
+        conn.execute(
+            "INSERT INTO rule_state (home_id, state, updated_at) "
+            "SELECT h, s::jsonb, now() FROM unnest(%s::text[], %s::text[]) AS t(h, s) "
+            "ON CONFLICT (home_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            ([h for h, _ in states], [js for _, js in states]),
+        )

@@ -8,15 +8,20 @@ absence-of-event rules, runs due escalation steps and sends the outbox.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from devices import topics
 from devices.settings import DbSettings, MqttSettings
+from devices.types import DeviceKind
 from monitor.alerts import escalation, outbox
 from monitor.alerts.store import DEFAULT_HOLDOFF, apply_candidate
 from monitor.ingest.pipeline import ReadingRow, classify
@@ -26,6 +31,10 @@ from monitor.rules.engine import on_reading, on_tick
 from monitor.runner import homes as home_store
 
 log = logging.getLogger("eldercare.rules")
+URGENT_KINDS = frozenset(
+    {DeviceKind.SOS_BUTTON, DeviceKind.FALL_DETECTOR, DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.WATER_LEAK}
+)
+TICK_SLICE = 2000  # homes evaluated per turn of the writer loop during a tick round
 
 
 @dataclass
@@ -34,6 +43,8 @@ class RulesConfig(IngestConfig):
     batch_age_s: float = 0.02  # an SOS should not wait for a batch to fill
     clock: str = "wall"  # wall: now is the wall clock; data: now is the latest reading time (replays, eval)
     tick_s: float = 15.0
+    notify_interval_s: float = 1.0
+    state_flush_s: float = 1.0  # rule state is saved this often (and at a clean stop)
     home_refresh_s: float = 30.0
     holdoff: timedelta = DEFAULT_HOLDOFF
     notify: outbox.NotifySettings = field(default_factory=outbox.NotifySettings)
@@ -57,17 +68,56 @@ class RulesWorker(IngestWorker):
         self.rcfg = cfg
         self.rules = RuleCounters()
         self.homes: dict[str, home_store.HomeRules] = {}
-        self._homes_at = 0.0
+        self._fresh: dict[str, home_store.HomeRules] | None = None
         self._tick_at = time.monotonic()
         self.data_now: datetime | None = None
         self.channels = outbox.senders(cfg.notify)
+        self._candidates: list[tuple[home_store.HomeRules, AlertCandidate]] = []
+        self._unacked: list[_Pending] = []
+        self._flushed_at = time.monotonic()
+        self._ticking: list[str] = []
+        self._urgent: collections.deque[_Pending] = collections.deque()
+        self._flushes: queue.Queue[list[tuple[str, str]] | None] = queue.Queue(maxsize=3)
 
     # -- homes ----------------------------------------------------------------------------------------
-    def load_homes(self, *, keep_state: bool = True) -> None:
-        self.homes, warnings = home_store.load(self._db(), self.homes if keep_state else None)
-        self._homes_at = time.monotonic()
+    def load_homes(self) -> None:
+        """Load every home (at start); later refreshes run in the background (``_refresh_loop``)."""
+        self.homes, warnings = home_store.load(self._db())
         for w in warnings:
             log.warning("rule settings refused, defaults used: %s", w)
+
+    def _refresh_loop(self) -> None:
+        """Reload homes, devices and settings now and then on its own connection, off the hot path.
+
+        The fresh objects share the live ``HomeState`` objects, so nothing the writer does meanwhile is
+        lost; the writer swaps them in (``_swap_homes``) and carries the dirty flags over.
+        """
+        while not self.stop_event.wait(self.rcfg.home_refresh_s):
+            try:
+                with psycopg.connect(self.db.conninfo(), connect_timeout=3) as conn:
+                    fresh, warnings = home_store.load(conn, self.homes)
+            except psycopg.Error as exc:
+                log.warning("home refresh failed: %s", str(exc).strip().splitlines()[0])
+                continue
+            for w in warnings:
+                log.warning("rule settings refused, defaults used: %s", w)
+            self._fresh = fresh
+
+    def _swap_homes(self) -> None:
+        fresh, self._fresh = self._fresh, None
+        if fresh is None:
+            return
+        for home_id, home in fresh.items():
+            old = self.homes.get(home_id)
+            if old is not None:
+                home.state, home.dirty = old.state, old.dirty or home.dirty
+        self.homes = fresh
+
+    def start(self) -> threading.Thread:
+        threading.Thread(target=self._refresh_loop, name="rules-homes", daemon=True).start()
+        threading.Thread(target=self._flush_loop, name="rules-state", daemon=True).start()
+        threading.Thread(target=self._notify_loop, name="rules-notify", daemon=True).start()
+        return super().start()
 
     def _now(self, ts: datetime | None = None) -> datetime:
         wall = datetime.now(UTC)
@@ -78,10 +128,45 @@ class RulesWorker(IngestWorker):
         return self.data_now or wall
 
     # -- batches --------------------------------------------------------------------------------------
-    def _apply(
-        self, conn: psycopg.Connection, home: home_store.HomeRules, cands: list[AlertCandidate]
-    ) -> None:
-        for cand in cands:
+    def _enqueue(self, pending: _Pending) -> None:
+        """Life-safety devices (SOS, fall, smoke, gas, leak) jump the queue: under a backlog of routine
+        readings an SOS is evaluated next, not after everything received before it."""
+        try:
+            route = topics.parse(pending.msg.topic)
+        except topics.TopicError:
+            route = None
+        if route is not None and route.kind == "event":
+            device = route.device_id
+            if route.gateway_id is not None:
+                device = self.index.by_z2m.get((route.gateway_id, route.friendly_name or ""))
+            info = self.index.by_id.get(device) if device else None
+            if info is not None and info.kind in URGENT_KINDS:
+                self._urgent.append(pending)
+                return
+        self.queue.put(pending)
+
+    def _collect(self, timeout: float) -> list[_Pending]:
+        """A batch as the ingest worker collects one, except that urgent messages end it at once, first."""
+        batch: list[_Pending] = []
+        started = time.monotonic()
+        while True:
+            if self._urgent:
+                urgent = []
+                while self._urgent:
+                    urgent.append(self._urgent.popleft())
+                return urgent + batch
+            with contextlib.suppress(queue.Empty):
+                batch.append(self.queue.get(timeout=0.005))
+            waited = time.monotonic() - started
+            if (
+                len(batch) >= self.cfg.batch_size
+                or (batch and waited >= self.cfg.batch_age_s)
+                or waited >= timeout
+            ):
+                return batch
+
+    def _apply(self, conn: psycopg.Connection) -> None:
+        for home, cand in self._candidates:
             change = apply_candidate(conn, cand, station_id=home.station_id, holdoff=self.rcfg.holdoff)
             if change is None:
                 continue
@@ -93,74 +178,137 @@ class RulesWorker(IngestWorker):
             else:
                 self.rules.updated += 1
 
-    def _handle(self, batch: list[_Pending]) -> bool:
-        try:
-            self._refresh_index()
-            if time.monotonic() - self._homes_at > self.rcfg.home_refresh_s:
-                self.load_homes()
-            wall = datetime.now(UTC)
-            outcomes = [classify(p.msg, self.index, now=wall, skew=self.cfg.skew) for p in batch]
+    def _commit(self, *, force_state: bool = False) -> None:
+        """Commit pending alert changes, then acknowledge; hand the rule state to the flusher now and then.
+
+        Messages are acknowledged only when no alert change is pending: an outage delays alerts but
+        loses none (candidates wait in memory; unacknowledged messages come back after a crash). Rule
+        state is saved every ``state_flush_s`` and at a clean stop, so a deploy resets no timer; a crash
+        can lose that last second of state (a slightly older "last movement"), never an alert.
+        """
+        if self._candidates:
             conn = self._db()
             with conn.transaction():
-                for o in outcomes:
-                    if isinstance(o, ReadingRow):
-                        self._evaluate(conn, o)
-                saved = home_store.save_states(conn, self.homes)
-            for h in saved:
-                h.dirty = False
+                self._apply(conn)
+            self._candidates.clear()
+        self._ack(self._unacked)
+        self._unacked = []
+        if force_state or time.monotonic() - self._flushed_at >= self.rcfg.state_flush_s:
+            self._flushes.put(home_store.snapshot(self.homes))  # a short queue: a slow database slows us
+            self._flushed_at = time.monotonic()
+
+    def _flush_loop(self) -> None:
+        """Write state snapshots on a connection of its own, so the next SOS never waits behind them."""
+        conn: psycopg.Connection | None = None
+        while (states := self._flushes.get()) is not None:
+            while True:
+                try:
+                    if conn is None or conn.closed or conn.broken:
+                        conn = psycopg.connect(self.db.conninfo(), connect_timeout=3)
+                    with conn.transaction():
+                        home_store.save_states(conn, states)
+                    break
+                except psycopg.Error as exc:
+                    log.warning("saving rule state failed (retrying): %s", str(exc).strip().splitlines()[0])
+                    conn = None
+                    time.sleep(1.0)
+            self._flushes.task_done()
+
+    def _handle(self, batch: list[_Pending]) -> bool:
+        self._swap_homes()
+        try:
+            self._refresh_index()
         except psycopg.Error as exc:
-            self.counters.db_errors += 1
-            log.warning("database error, batch held for retry: %s", str(exc).strip().splitlines()[0])
-            self._drop_conn()
-            self._homes_at = 0.0  # reload states from the database: this batch's effects were rolled back
-            with contextlib.suppress(psycopg.Error):
-                self.load_homes(keep_state=False)
-            return False
-        self._ack(batch)
+            return self._db_down(exc)  # nothing evaluated yet: the batch is held and retried
+        wall = datetime.now(UTC)
+        for p in batch:
+            outcome = classify(p.msg, self.index, now=wall, skew=self.cfg.skew)
+            if isinstance(outcome, ReadingRow):
+                self._evaluate(outcome)
+        self._unacked.extend(batch)
+        try:
+            self._commit()
+        except psycopg.Error as exc:
+            self._db_down(exc)  # evaluated and kept in memory: committed by a later turn
         return True
 
-    def _evaluate(self, conn: psycopg.Connection, row: ReadingRow) -> None:
+    def _db_down(self, exc: psycopg.Error) -> bool:
+        self.counters.db_errors += 1
+        log.warning("database error (will retry): %s", str(exc).strip().splitlines()[0])
+        self._drop_conn()
+        return False
+
+    def _evaluate(self, row: ReadingRow) -> None:
         home = self.homes.get(row.home_id) if row.home_id else None
         if home is None:
             return  # a device in no (known) home: ingest stores it, no home can be alarmed
-        if row.reading.device_id not in home.ctx.devices:
-            self.load_homes()  # a device added since the last refresh
-            home = self.homes.get(row.home_id or "")
-            if home is None:
-                return
         self.rules.readings += 1
         cands = on_reading(
             home.state, home.ctx, home.settings, home.baseline, row.reading, self._now(row.reading.ts)
         )
         home.dirty = True
-        self._apply(conn, home, cands)
+        self._candidates.extend((home, c) for c in cands)
 
     # -- clock ----------------------------------------------------------------------------------------
     def _periodic(self) -> None:
-        if time.monotonic() - self._tick_at < self.rcfg.tick_s:
-            return
-        self._tick_at = time.monotonic()
         try:
-            self.tick()
+            if (
+                self._candidates
+                or self._unacked
+                or time.monotonic() - self._flushed_at >= self.rcfg.state_flush_s
+            ):
+                self._commit()
+            if not self._ticking and time.monotonic() - self._tick_at >= self.rcfg.tick_s:
+                self._tick_at = time.monotonic()
+                self._ticking = list(self.homes)
+            if self._ticking:
+                self.tick(limit=TICK_SLICE)
         except psycopg.Error as exc:
-            log.warning("tick failed (database): %s", str(exc).strip().splitlines()[0])
-            self._drop_conn()
+            self._db_down(exc)
 
-    def tick(self) -> None:
-        """Evaluate time-based rules for every home, run due escalations, send the outbox."""
-        conn = self._db()
+    def tick(self, *, limit: int | None = None) -> None:
+        """Evaluate time-based rules (absence of events is the signal) and run due escalation steps.
+
+        With ``limit``, only that many homes of the current round per call: a round over 20,000 homes is
+        spread over several turns of the writer loop so that a reading never waits behind all of it.
+        """
+        if not self._ticking:
+            self._ticking = list(self.homes)
         now = self._now()
-        with conn.transaction():
-            for home in self.homes.values():
-                cands = on_tick(home.state, home.ctx, home.settings, home.baseline, now)
-                if cands:
-                    home.dirty = True
-                    self._apply(conn, home, cands)
-            saved = home_store.save_states(conn, self.homes)
-            self.rules.escalations += escalation.run_due(conn, now=datetime.now(UTC))
-        for h in saved:
-            h.dirty = False
-        sent, failed = outbox.deliver_pending(conn, self.channels, now=datetime.now(UTC))
-        self.rules.notified += sent
-        self.rules.notify_failed += failed
-        self.rules.ticks += 1
+        chunk, self._ticking = self._ticking[: limit or None], self._ticking[limit or len(self._ticking) :]
+        for home_id in chunk:
+            home = self.homes.get(home_id)
+            if home is None:
+                continue
+            cands = on_tick(home.state, home.ctx, home.settings, home.baseline, now)
+            if cands:
+                home.dirty = True
+                self._candidates.extend((home, c) for c in cands)
+        self._commit(force_state=not self._ticking)
+        if not self._ticking:
+            conn = self._db()
+            with conn.transaction():
+                self.rules.escalations += escalation.run_due(conn, now=datetime.now(UTC))
+            self.rules.ticks += 1
+
+    def _notify_loop(self) -> None:
+        """Send the outbox on its own connection: a slow webhook or SMTP server never delays the rules."""
+        while not self.stop_event.wait(self.rcfg.notify_interval_s):
+            try:
+                with psycopg.connect(self.db.conninfo(), connect_timeout=3, autocommit=True) as conn:
+                    while not self.stop_event.is_set():
+                        sent, failed = outbox.deliver_pending(conn, self.channels, now=datetime.now(UTC))
+                        self.rules.notified += sent
+                        self.rules.notify_failed += failed
+                        if self.stop_event.wait(self.rcfg.notify_interval_s):
+                            return
+            except psycopg.Error as exc:
+                log.warning("outbox: database error: %s", str(exc).strip().splitlines()[0])
+
+    def _on_stop(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._commit(force_state=True)
+        self._flushes.put(None)
+        deadline = time.monotonic() + 10
+        while self._flushes.unfinished_tasks > 1 and time.monotonic() < deadline:  # the None is never done
+            time.sleep(0.05)

@@ -94,7 +94,8 @@ def test_admin_reads_the_audit_log(
     page.click(f"[data-home={neighbourhood['home']}]")
     page.wait_for_selector(".resident")
     assert page.is_hidden("nav [data-view=audit]")  # staff have no audit view
-    page.click("#logout")
+    with page.expect_navigation():  # logging out reloads the page: let that finish before navigating
+        page.click("#logout")
     _login(page, base_url, neighbourhood["admin"])
     page.click("nav [data-view=audit]")
     page.wait_for_selector("#audit table")

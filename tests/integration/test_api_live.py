@@ -141,24 +141,33 @@ def test_socket_closes_when_the_session_ends(
     assert info.value.code == 1008
 
 
-def test_watermark_waits_for_a_gap_then_gives_up_after_the_timeout() -> None:
+def test_watermark_waits_for_a_gap_while_its_writer_may_commit() -> None:
     from web.api.live import Hub
 
+    busy = (500, 510)  # transactions 500..509 were in flight when the gap was first seen
     hub = Hub("unused", gap_timeout=5.0)
     hub.watermark = 1
     for event_id in (3, 4):
         hub._remember(event_id)
-    hub._advance(100.0)
+    hub._advance(100.0, busy)
     assert hub.watermark == 1  # id 2 may still commit
-    hub._advance(104.0)
+    hub._advance(104.0, (505, 530))  # some of them still run
     assert hub.watermark == 1
     hub._remember(2)  # it did commit: everything up to 4 is now delivered
-    hub._advance(104.5)
+    hub._advance(104.5, (505, 530))
     assert hub.watermark == 4
     hub._remember(6)
-    hub._advance(200.0)
-    hub._advance(205.1)  # id 5 never came (a rolled-back insert): move on
+    hub._advance(200.0, busy)
+    assert hub.watermark == 4
+    hub._advance(200.5, (510, 540))  # all in-flight writers ended and id 5 is still missing: rolled back
     assert hub.watermark == 6
+    hub._remember(8)
+    hub._advance(300.0, (600, 600))  # nothing in flight at all: a gap is final at once
+    assert hub.watermark == 8
+    hub._remember(10)
+    hub._advance(400.0, busy)
+    hub._advance(405.1, busy)  # a writer that never ends does not hold the watermark for ever
+    assert hub.watermark == 10
 
 
 def test_family_gets_only_their_relatives_alerts(

@@ -2,8 +2,10 @@
 
 Ids come from a sequence, so a transaction holding a lower id may commit after a higher one. The hub
 delivers every event once, as soon as it is visible (a late lower id is delivered late, not dropped), and
-keeps a *watermark*: every id at or below it has been delivered or was a gap older than ``gap_timeout``
-(a rolled-back insert). Clients resume with the watermark (``resume_after``), so a reconnect replays
+keeps a *watermark*: every id at or below it has been delivered or is a gap that can no longer fill (a
+rolled-back insert). A gap is final once every transaction that was in flight when it was first seen has
+ended (the snapshot's xmin has passed the xmax recorded then), at once when nothing was in flight, and in
+any case after ``gap_timeout``. Clients resume with the watermark (``resume_after``), so a reconnect replays
 exactly what they may have missed; ids above it that a client already has are skipped by id.
 """
 
@@ -52,7 +54,7 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self.ready = asyncio.Event()
         self._above: set[int] = set()  # delivered ids above the watermark
-        self._gap_seen: dict[int, float] = {}  # first time a missing id was noticed
+        self._gap_seen: dict[int, tuple[float, int]] = {}  # missing id -> (first noticed, snapshot xmax then)
         self._recent: OrderedDict[int, None] = OrderedDict()  # delivered ids, to deliver a late one once
         self._recent_max = recent
 
@@ -103,15 +105,26 @@ class Hub:
     async def _fetch(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> None:
         after = self.watermark
         while True:  # in pages, so a long outage does not load the whole backlog at once
+            # the snapshot's bounds come from the same statement as the rows, so they describe what it saw
             cur = await conn.execute(
-                f"SELECT {COLUMNS} FROM live_event WHERE id > %s OR id = ANY(%s) ORDER BY id LIMIT %s",
+                "SELECT s.snap_xmin, s.snap_xmax, e.* FROM (SELECT"
+                " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS snap_xmin,"
+                " pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS snap_xmax) s"
+                f" LEFT JOIN LATERAL (SELECT {COLUMNS} FROM live_event WHERE id > %s OR id = ANY(%s)"
+                " ORDER BY id LIMIT %s) e ON true",
                 (after, ids, FETCH_PAGE),
             )
-            rows: list[Event] = await cur.fetchall()
+            got: list[Event] = await cur.fetchall()
+            snapshot = (int(got[0]["snap_xmin"]), int(got[0]["snap_xmax"]))
+            rows = [
+                {k: v for k, v in r.items() if k not in ("snap_xmin", "snap_xmax")}
+                for r in got
+                if r["id"] is not None
+            ]
             fresh = [r for r in rows if r["id"] not in self._recent and r["id"] not in self._above]
             for row in fresh:
                 self._remember(int(row["id"]))
-            self._advance(time.monotonic())
+            self._advance(time.monotonic(), snapshot)
             for row in fresh:
                 self.dispatch(row)
             if len(rows) < FETCH_PAGE:
@@ -125,8 +138,9 @@ class Hub:
         if event_id > self.watermark:
             self._above.add(event_id)
 
-    def _advance(self, now: float) -> None:
-        """Move the watermark over delivered ids and over gaps older than ``gap_timeout``."""
+    def _advance(self, now: float, snapshot: tuple[int, int]) -> None:
+        """Move the watermark over delivered ids and over gaps that can no longer fill."""
+        xmin, xmax = snapshot
         while self._above:
             nxt = self.watermark + 1
             if nxt in self._above:
@@ -134,10 +148,11 @@ class Hub:
                 self._gap_seen.pop(nxt, None)
                 self.watermark = nxt
                 continue
-            first = self._gap_seen.setdefault(nxt, now)
-            if now - first < self.gap_timeout:
+            first, xmax_then = self._gap_seen.setdefault(nxt, (now, xmax))
+            in_flight = xmin < xmax_then  # a transaction running when the gap was first seen still runs
+            if in_flight and now - first < self.gap_timeout:
                 return
-            log.info("live: id %d never committed (rolled back?); moving on", nxt)
+            log.debug("live: id %d never committed (rolled back); moving on", nxt)
             self._gap_seen.pop(nxt, None)
             self.watermark = nxt
         self._gap_seen.clear()

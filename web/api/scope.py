@@ -13,8 +13,19 @@ from web.auth.principal import Principal, Role
 TRUE = sql.SQL("TRUE")
 FALSE = sql.SQL("FALSE")
 
-# Homes a caregiver visits today. Until the dispatcher's task tables exist this is empty (deny by default).
-CAREGIVER_HOMES = sql.SQL("SELECT NULL::text WHERE FALSE AND {uid} IS NOT NULL")
+# Homes a caregiver visits today (local day): visits in the current version of today's plans, and tasks
+# they checked in on. Scope ends with the day, and a re-plan that moves a visit away takes the home with it.
+CAREGIVER_HOMES = sql.SQL(
+    """SELECT t.home_id FROM task t
+       WHERE t.day = (now() AT TIME ZONE 'Asia/Shanghai')::date AND t.status <> 'cancelled'
+         AND (t.id IN (SELECT v.task_id FROM visit v JOIN plan p ON p.id = v.plan_id
+                       WHERE v.caregiver_id = (SELECT caregiver_id FROM app_user WHERE id = {uid})
+                         AND p.day = t.day
+                         AND p.version = (SELECT max(version) FROM plan q
+                                          WHERE q.station_id = p.station_id AND q.day = p.day))
+              OR t.id IN (SELECT a.task_id FROM visit_action a
+                          WHERE a.caregiver_id = (SELECT caregiver_id FROM app_user WHERE id = {uid})))"""
+)
 
 
 def _uid(p: Principal) -> sql.Composable:

@@ -1,0 +1,295 @@
+"""Dispatch with the real stack: plan a station-day from service plans, urgent tasks re-planned by the planner
+process, the caregiver's visits with idempotent check-in/out, scope following the plan, alert assignment."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from devices import registry
+from dispatcher import plan_store
+from dispatcher.records import DEFAULT_TZ, CaregiverSpec, ShiftSpec, upsert_caregiver
+from dispatcher.service import create_urgent_task, plan_day
+from monitor.alerts import store
+from monitor.rules.candidate import AlertCandidate
+from monitor.rules.kinds import AlertKind, Severity
+from tests.support import CliProcess, count, wait_until
+from web.api.app import create_app
+from web.auth import users
+from web.auth.principal import Role
+from web.settings import Settings
+
+pytestmark = pytest.mark.db
+PASSWORD = "correct-horse-battery"
+ALL_DAY = [ShiftSpec(start="00:00", end="23:59")]
+
+
+@dataclass
+class Station:
+    id: str
+    homes: list[str]
+    residents: list[str]
+    carers: list[str]  # [female with bathing, male without skills]
+    far_home: str  # a home of the station nobody plans a visit to
+
+
+def today() -> datetime:
+    return datetime.now(DEFAULT_TZ)
+
+
+def build(conn: psycopg.Connection, *, plans: bool = True) -> Station:
+    tag = uuid.uuid4().hex[:8]
+    st = Station(
+        id=f"ds-{tag}", homes=[], residents=[], carers=[f"cf-{tag}", f"cm-{tag}"], far_home=f"hx-{tag}"
+    )
+    registry.add_station(conn, id=st.id, name="派单站", lat=29.70, lon=106.60)
+    for i in range(4):
+        home, res = f"h{i}-{tag}", f"r{i}-{tag}"
+        registry.add_home(conn, id=home, station_id=st.id, address=f"派单路{i}号", lat=29.70 + 0.002 * i,
+                          lon=106.60 + 0.001 * i, access_notes=f"门禁{i}")  # fmt: skip
+        registry.add_resident(conn, id=res, home_id=home, name=f"老人{i}", birth_year=1940, sex="F")
+        st.homes.append(home)
+        st.residents.append(res)
+    registry.add_home(conn, id=st.far_home, station_id=st.id, address="远路9号", lat=29.705, lon=106.605)
+    registry.add_resident(
+        conn, id=f"rx-{tag}", home_id=st.far_home, name="远方老人", birth_year=1939, sex="M"
+    )
+    upsert_caregiver(conn, CaregiverSpec(id=st.carers[0], station_id=st.id, name="王护理", sex="female",
+                                         skills=["bathing"], shifts=ALL_DAY))  # fmt: skip
+    upsert_caregiver(conn, CaregiverSpec(id=st.carers[1], station_id=st.id, name="李护理", sex="male",
+                                         travel_mode="ebike", shifts=ALL_DAY))  # fmt: skip
+    if plans:
+        from dispatcher.generate import add_service_plan
+
+        day = today().date().isoformat()
+        for i, res in enumerate(st.residents[:3]):
+            add_service_plan(conn, f"meal-{res}", res, {
+                "recurrence": "daily", "start": day, "kind": "meal", "duration": 20,
+                "window": {"start": f"{11 + i % 2:02d}:00", "end": f"{13 + i % 2:02d}:00"}})  # fmt: skip
+        add_service_plan(conn, f"bath-{tag}", st.residents[3], {
+            "recurrence": "daily", "start": day, "kind": "bathing", "duration": 45, "skills": ["bathing"],
+            "same_sex": True, "window": {"start": "09:00", "end": "12:00"}})  # fmt: skip
+        add_service_plan(conn, f"escort-{tag}", st.residents[0], {
+            "recurrence": "daily", "start": day, "kind": "escort", "duration": 60, "skills": ["driving"],
+            "window": {"start": "14:00", "end": "17:00"}})  # fmt: skip
+    return st
+
+
+def alert_for(conn: psycopg.Connection, home_id: str, station_id: str) -> int:
+    at = today()
+    out = store.apply_candidate(conn, AlertCandidate(
+        home_id=home_id, resident_id=None, kind=AlertKind.FALL, severity=Severity.CRITICAL,
+        started_at=at, detected_at=at, evidence={}, reason_zh="跌倒", reason_en="fall"), station_id=station_id)  # fmt: skip
+    assert out is not None
+    return out.alert_id
+
+
+def test_plan_day_generates_tasks_solves_and_keeps_versions(db: psycopg.Connection) -> None:
+    st = build(db)
+    db.commit()
+    day = today().date()
+    steps: list[str] = []
+    first = plan_day(db, st.id, day, time_limit_s=2, progress=steps.append)
+    assert first.version == 1
+    assert any("solving 5 tasks for 2 caregivers" in s for s in steps), steps
+    routes = {r.caregiver_id: [v.task_id for v in r.visits] for r in first.plan.routes}
+    planned = sorted(t for ts in routes.values() for t in ts)
+    assert len(planned) == 4  # three meals and the bath
+    bath = db.execute("SELECT id FROM task WHERE source_id = %s", (f"bath-{st.id[3:]}",)).fetchone()
+    assert bath is not None
+    assert str(bath[0]) in routes[st.carers[0]]  # only she has the skill (and the resident is a woman)
+    (left,) = first.plan.unassigned
+    assert left.code == "missing_skill"  # nobody drives: the escort is reported, not dropped silently
+    stored = db.execute(
+        "SELECT task_id::text, caregiver_id FROM visit WHERE plan_id = %s ORDER BY task_id", (first.id,)
+    ).fetchall()
+    assert sorted(t for t, _ in stored) == planned
+    statuses: dict[str, int] = dict(
+        db.execute("SELECT status, count(*) FROM task WHERE station_id = %s GROUP BY 1", (st.id,))
+    )
+    assert statuses == {"planned": 4, "pending": 1}
+    # planning the day again generates nothing new and stores the next version
+    second = plan_day(db, st.id, day, time_limit_s=1)
+    assert second.version == 2
+    assert count(db, "SELECT count(*) FROM task WHERE station_id = %s", st.id) == 5
+    assert plan_store.current(db, st.id, day).version == 2  # type: ignore[union-attr]
+    events = db.execute(
+        "SELECT body->>'version' FROM live_event WHERE topic = 'plan' AND station_id = %s ORDER BY id",
+        (st.id,),
+    ).fetchall()
+    assert [e[0] for e in events] == ["1", "2"]
+
+
+def test_planner_places_urgent_tasks_missed_while_down_and_new_ones_live(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    if today().hour >= 23:
+        pytest.skip("an urgent window starting after 23:00 local time crosses into tomorrow's plan")
+    st = build(db)
+    db.commit()
+    plan_day(db, st.id, today().date(), time_limit_s=1)
+    early = create_urgent_task(db, home_id=st.homes[1], alert_id=alert_for(db, st.homes[1], st.id), now=today(),
+                               caregiver_id=st.carers[1])  # fmt: skip
+    db.commit()
+    planner = CliProcess(
+        ["planner", "--dir", str(settings.stack_dir)], tmp_path / "planner.log", "planner ready"
+    )
+    try:
+        assert f"re-planned task_id={early}" in planner.log()  # caught up at start
+
+        def where(task_id: int) -> list[tuple[str, str]]:
+            rows = db.execute(
+                "SELECT v.caregiver_id, p.reason FROM visit v JOIN plan p ON p.id = v.plan_id"
+                " WHERE v.task_id = %s AND p.version = (SELECT max(version) FROM plan q"
+                " WHERE q.station_id = p.station_id AND q.day = p.day)",
+                (task_id,),
+            ).fetchall()
+            db.commit()
+            return [(r[0], r[1]) for r in rows]
+
+        assert where(early) == [(st.carers[1], f"replan:{early}")]  # the caregiver staff chose
+        late = create_urgent_task(db, home_id=st.homes[2], alert_id=alert_for(db, st.homes[2], st.id),
+                                  now=today(), caregiver_id=None)  # fmt: skip
+        db.commit()
+        assert wait_until(lambda: bool(where(late)), 30), planner.log()
+        assert where(early) == [(st.carers[1], f"replan:{late}")]  # still in the newer version
+        plan = plan_store.current(db, st.id, today().date())
+        assert plan is not None
+        assert plan.version == 3
+        diff = db.execute("SELECT diff FROM plan WHERE station_id = %s AND version = 3", (st.id,)).fetchone()
+        assert diff is not None
+        assert diff[0]["urgent_task_id"] == str(late)
+        assert count(db, "SELECT count(*) FROM task WHERE id = %s AND status = 'planned'", late) == 1
+    finally:
+        assert planner.stop() == 0
+    assert "planner stopped" in planner.log()
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, cookie_secure=False)) as c:
+        yield c
+
+
+def _login(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_caregiver_visits_check_in_out_once_and_scope_follows_the_plan(
+    db: psycopg.Connection, client: TestClient
+) -> None:
+    st = build(db)
+    tag = st.id[3:]
+    users.create_user(db, username=f"cg-{tag}", name="王护理", role=Role.CAREGIVER, password=PASSWORD,
+                      station_ids=[st.id], caregiver_id=st.carers[0])  # fmt: skip
+    users.create_user(db, username=f"staff-{tag}", name="站长", role=Role.STAFF, password=PASSWORD,
+                      station_ids=[st.id])  # fmt: skip
+    db.commit()
+    cg, staff = _login(client, f"cg-{tag}"), _login(client, f"staff-{tag}")
+    assert client.get("/api/residents", headers=cg).json() == []  # no plan yet: no homes in scope
+    assert client.get("/api/my/visits", headers=staff).status_code == 403
+    r = client.post(f"/api/stations/{st.id}/plan", headers=staff, json={"day": today().date().isoformat(),
+                                                                       "time_limit_s": 1})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 1
+    assert client.get(f"/api/stations/{st.id}/plan", headers=staff).json()["version"] == 1
+    assert (
+        client.post(f"/api/stations/{st.id}/plan", headers=staff, json={"day": "tomorrow"}).status_code == 422
+    )
+
+    visits = client.get("/api/my/visits", headers=cg).json()
+    assert visits, "the planner gave her visits"
+    assert [v["planned_start"] for v in visits] == sorted(v["planned_start"] for v in visits)
+    assert all(v["resident_name"] and v["address"] and v["access_notes"].startswith("门禁") for v in visits)
+    visible = {r["home_id"] for r in client.get("/api/residents", headers=cg).json()}
+    assert visible == {v["home_id"] for v in visits}  # the homes of her visits today, no others
+    assert st.far_home not in visible
+    audited = db.execute(
+        "SELECT count(*) FROM audit_log WHERE resource = 'visits' AND username = %s", (f"cg-{tag}",)
+    ).fetchone()
+    assert audited is not None
+    assert audited[0] >= 1
+
+    first = visits[0]["task_id"]
+    path = f"/api/my/visits/{first}"
+    body = {"client_action_id": "act-" + uuid.uuid4().hex, "lat": 29.7, "lon": 106.6}
+    r1 = client.post(f"{path}/check-in", headers=cg, json=body)
+    assert r1.status_code == 200, r1.text
+    assert (r1.json()["status"], r1.json()["replay"]) == ("started", False)
+    again = client.post(f"{path}/check-in", headers=cg, json=body)  # the offline queue resends it
+    assert (again.status_code, again.json()["replay"]) == (200, True)
+    assert count(db, "SELECT count(*) FROM visit_action WHERE task_id = %s", int(first)) == 1
+    twice = client.post(f"{path}/check-in", headers=cg, json={"client_action_id": "act-" + uuid.uuid4().hex})
+    assert twice.status_code == 409
+    reused = client.post(f"{path}/check-out", headers=cg, json=body)
+    assert reused.status_code == 409
+    second = visits[1]["task_id"] if len(visits) > 1 else None
+    if second is not None:
+        early_out = client.post(f"/api/my/visits/{second}/check-out", headers=cg,
+                                json={"client_action_id": "act-" + uuid.uuid4().hex})  # fmt: skip
+        assert early_out.status_code == 409
+    future = (today() + timedelta(hours=1)).isoformat()
+    bad = client.post(f"{path}/check-out", headers=cg, json={"client_action_id": "act-" + uuid.uuid4().hex,
+                                                             "at": future})  # fmt: skip
+    assert bad.status_code == 422
+    done = client.post(f"{path}/check-out", headers=cg, json={
+        "client_action_id": "act-" + uuid.uuid4().hex, "notes": "老人状态良好", "problem": True})  # fmt: skip
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "done"
+    row = db.execute(
+        "SELECT status, notes, problem, done_by FROM task WHERE id = %s", (int(first),)
+    ).fetchone()
+    assert row == ("done", "老人状态良好", True, st.carers[0])
+    assert client.post("/api/my/visits/999999999/check-in", headers=cg,
+                       json={"client_action_id": "act-" + uuid.uuid4().hex}).status_code == 404  # fmt: skip
+    assert client.post(f"{path}/check-in", headers=cg, json={"client_action_id": "x"}).status_code == 422
+    event = db.execute(
+        "SELECT body FROM live_event WHERE topic = 'task' AND subject_id = %s ORDER BY id DESC LIMIT 1",
+        (first,),
+    ).fetchone()
+    assert event is not None
+    assert json.loads(json.dumps(event[0]))["status"] == "done"
+
+
+def test_staff_assign_an_alert_creates_one_urgent_task_and_suggests_the_nearest(
+    db: psycopg.Connection, client: TestClient
+) -> None:
+    st = build(db, plans=False)
+    tag = st.id[3:]
+    users.create_user(db, username=f"st2-{tag}", name="站长", role=Role.STAFF, password=PASSWORD,
+                      station_ids=[st.id])  # fmt: skip
+    alert_id = alert_for(db, st.homes[3], st.id)
+    db.commit()
+    staff = _login(client, f"st2-{tag}")
+    found = client.get(f"/api/alerts/{alert_id}/suggestions", headers=staff)
+    assert found.status_code == 200, found.text
+    names = [s["caregiver_id"] for s in found.json()]
+    assert set(names) == set(st.carers)
+    assert names[0] == st.carers[1]  # on an e-bike she is not, he is: he gets there first
+    assert [s["eta_min"] for s in found.json()] == sorted(s["eta_min"] for s in found.json())
+    r = client.post(f"/api/alerts/{alert_id}/assign", headers=staff, json={"caregiver_id": st.carers[0]})
+    assert r.status_code == 200, r.text
+    task_id = r.json()["task_id"]
+    assert task_id is not None
+    again = client.post(f"/api/alerts/{alert_id}/assign", headers=staff, json={"caregiver_id": st.carers[1]})
+    assert again.status_code in (200, 409), again.text
+    row = db.execute(
+        "SELECT count(*), max(preferred_caregiver), bool_and(urgent) FROM task WHERE alert_id = %s",
+        (alert_id,),
+    ).fetchone()
+    assert row is not None
+    assert row[0] == 1  # one task per alert, whoever is sent
+    assert row[2] is True
+    bad = client.post(f"/api/alerts/{alert_id}/assign", headers=staff, json={"caregiver_id": "nobody"})
+    assert bad.status_code == 404

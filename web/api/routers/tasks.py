@@ -1,0 +1,135 @@
+"""Visits and plans: the caregiver's day (``/my/visits``, check-in / check-out) and a station-day's plan for staff."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field
+
+from devices.errors import NotFoundError, PermissionDenied
+from dispatcher import plan_store, service
+from dispatcher.records import DEFAULT_TZ
+from dispatcher.visits import Action, VisitAction, record, visits_for_caregiver
+from web.api import audit
+from web.api.deps import Conn, Staff, User, access_reason, client_ip, now
+from web.api.models import problems
+from web.api.scope import station_scope
+from web.auth.principal import Principal
+
+router = APIRouter(tags=["visits and plans"])
+
+
+class MyVisit(BaseModel):
+    task_id: str
+    kind: str
+    planned_start: datetime
+    planned_end: datetime
+    status: str
+    urgent: bool
+    partner: str | None
+    home_id: str
+    resident_id: str | None
+    resident_name: str | None
+    address: str
+    access_notes: str
+    care_notes: str
+    lat: float
+    lon: float
+    alert_id: int | None
+    notes: str
+    problem: bool
+
+
+class VisitState(BaseModel):
+    task_id: str
+    status: str
+    started_at: datetime | None
+    done_at: datetime | None
+    problem: bool
+    replay: bool = Field(description="true when this client_action_id had already been applied")
+
+
+class PlanRead(BaseModel):
+    station_id: str
+    day: date
+    version: int
+    body: dict[str, Any]
+
+
+class PlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    day: date
+    time_limit_s: float = Field(default=10.0, gt=0, le=120)
+
+
+def _caregiver(user: Principal) -> str:
+    if user.caregiver_id is None:
+        raise PermissionDenied("only caregivers have visits", code="not_a_caregiver")
+    return user.caregiver_id
+
+
+def _today(request: Request) -> date:
+    return now(request).astimezone(DEFAULT_TZ).date()
+
+
+@router.get("/my/visits", responses=problems(401, 403))
+def my_visits(request: Request, conn: Conn, user: User, day: date | None = None) -> list[MyVisit]:
+    """The caller's visits of a day (default today), in order, with what they need at the door."""
+    rows = visits_for_caregiver(conn, _caregiver(user), day or _today(request))
+    audit.record(
+        conn, principal=user, action="read", resource="visits",
+        resident_ids=sorted({r["resident_id"] for r in rows if r["resident_id"]}),
+        reason=access_reason(request, "caregiver route"), ip=client_ip(request),
+    )  # fmt: skip
+    return [MyVisit(**r) for r in rows]
+
+
+def _act(
+    request: Request, conn: Conn, user: Principal, task_id: int, action: Action, body: VisitAction
+) -> VisitState:
+    state = record(conn, _caregiver(user), task_id, action, body, now(request))
+    return VisitState(**state)
+
+
+@router.post("/my/visits/{task_id}/check-in", responses=problems(401, 403, 404, 409, 422))
+def check_in(task_id: int, body: VisitAction, request: Request, conn: Conn, user: User) -> VisitState:
+    """Start a visit (applied once per ``client_action_id``: the phone's offline queue may resend it)."""
+    return _act(request, conn, user, task_id, "check-in", body)
+
+
+@router.post("/my/visits/{task_id}/check-out", responses=problems(401, 403, 404, 409, 422))
+def check_out(task_id: int, body: VisitAction, request: Request, conn: Conn, user: User) -> VisitState:
+    """Finish a visit with notes and a problem flag (once per ``client_action_id``)."""
+    return _act(request, conn, user, task_id, "check-out", body)
+
+
+def _station(conn: Conn, user: Principal, station_id: str) -> None:
+    query = sql.SQL("SELECT 1 FROM station s WHERE s.id = %s AND {}").format(station_scope(user))
+    if conn.execute(query, (station_id,)).fetchone() is None:
+        raise NotFoundError(f"no station {station_id!r}")
+
+
+@router.get("/stations/{station_id}/plan", responses=problems(401, 403, 404))
+def get_plan(
+    station_id: str, request: Request, conn: Conn, user: Staff, day: Annotated[date | None, Query()] = None
+) -> PlanRead:
+    """The current plan of a station-day: routes, visits, breaks and unassigned tasks with reasons."""
+    _station(conn, user, station_id)
+    the_day = day or _today(request)
+    stored = plan_store.current(conn, station_id, the_day)
+    if stored is None:
+        raise NotFoundError(f"no plan for {station_id} on {the_day}")
+    return PlanRead(station_id=station_id, day=the_day, version=stored.version,
+                    body=stored.plan.model_dump(mode="json"))  # fmt: skip
+
+
+@router.post("/stations/{station_id}/plan", responses=problems(401, 403, 404, 422))
+def make_plan(station_id: str, body: PlanRequest, conn: Conn, user: Staff) -> PlanRead:
+    """Generate the day's tasks and solve the station-day (a new version; the old ones are kept)."""
+    _station(conn, user, station_id)
+    stored = service.plan_day(conn, station_id, body.day, time_limit_s=body.time_limit_s)
+    return PlanRead(station_id=station_id, day=body.day, version=stored.version,
+                    body=stored.plan.model_dump(mode="json"))  # fmt: skip
