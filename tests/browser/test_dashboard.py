@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from monitor import live
+from monitor.alerts import store
+from monitor.rules.candidate import AlertCandidate
+from monitor.rules.kinds import AlertKind, Severity
 from tests.browser.conftest import PASSWORD
 from tests.support import wait_until
 from web.settings import Settings
@@ -45,10 +48,13 @@ def test_staff_sees_a_live_alert_map_and_home(
     _login(page, base_url, neighbourhood["staff"])
     page.wait_for_selector("#live-state.live")
     assert page.inner_text("#board") == "No open alerts"
-    with psycopg.connect(settings.db().conninfo()) as conn:
-        live.publish(conn, topic="alert", subject_id=f"a-{neighbourhood['tag']}", station_id=neighbourhood["station"],
-                     home_id=neighbourhood["home"], body={"kind": "sos", "severity": "critical", "status": "open",
-                     "address": "和平路8号3单元", "raised_at": "2026-11-23T01:00:00Z"})  # fmt: skip
+    with psycopg.connect(settings.db().conninfo()) as conn:  # a real alert: the board fetches it from the API
+        at = datetime.now(UTC)
+        raised = store.apply_candidate(conn, AlertCandidate(
+            home_id=neighbourhood["home"], resident_id=neighbourhood["resident"], kind=AlertKind.SOS,
+            severity=Severity.CRITICAL, started_at=at, detected_at=at, evidence={"button": "pendant"},
+            reason_zh="紧急呼叫按钮被按下", reason_en="SOS button pressed"), station_id=neighbourhood["station"])  # fmt: skip
+        assert raised is not None
         conn.commit()
         published = time.monotonic()
     card = page.wait_for_selector(".alert.sev-critical", timeout=2000)
