@@ -10,6 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from dispatcher.generate import add_service_plan
+from dispatcher.records import DEFAULT_TZ, CaregiverSpec, ShiftSpec, upsert_caregiver
+from dispatcher.service import plan_day
 from monitor.alerts import store
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.kinds import AlertKind, Severity
@@ -110,4 +113,47 @@ def test_admin_reads_the_audit_log(
     assert neighbourhood["resident"] in text
     assert neighbourhood["staff"] in text
     page.screenshot(path=str(artifacts / "dashboard-audit.png"))
+    ctx.close()
+
+
+def test_staff_see_the_plan_and_send_the_nearest_caregiver(
+    browser: Any, base_url: str, neighbourhood: dict[str, str], settings: Settings, artifacts: Path
+) -> None:
+    ids = neighbourhood
+    day = datetime.now(DEFAULT_TZ).date()
+    with psycopg.connect(settings.db().conninfo()) as conn:
+        upsert_caregiver(conn, CaregiverSpec(id=f"cg-{ids['tag']}", station_id=ids["station"], name="护理员小李",
+                                             sex="female", shifts=[ShiftSpec(start="00:00", end="23:59")]))  # fmt: skip
+        add_service_plan(conn, f"visit-{ids['tag']}", ids["resident"], {
+            "recurrence": "daily", "start": day.isoformat(), "kind": "visit", "duration": 30,
+            "window": {"start": "00:30", "end": "23:30"}})  # fmt: skip
+        conn.commit()
+        plan_day(conn, ids["station"], day, time_limit_s=1)
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    _login(page, base_url, ids["staff"])
+    page.click("nav [data-view=plans]")
+    page.wait_for_selector("svg.gantt rect[data-task]")
+    assert f"cg-{ids['tag']}" in page.text_content("svg.gantt")
+    page.screenshot(path=str(artifacts / "dashboard-plan.png"))
+
+    page.click("nav [data-view=alerts]")
+    with psycopg.connect(settings.db().conninfo()) as conn:
+        at = datetime.now(UTC)
+        raised = store.apply_candidate(conn, AlertCandidate(
+            home_id=ids["home"], resident_id=ids["resident"], kind=AlertKind.FALL, severity=Severity.CRITICAL,
+            started_at=at, detected_at=at, evidence={}, reason_zh="跌倒", reason_en="fall"),
+            station_id=ids["station"])  # fmt: skip
+        assert raised is not None
+        conn.commit()
+    card = f"[data-alert='{raised.alert_id}']"
+    page.click(f"{card} [data-act=assign]")
+    page.click(f"{card} [data-send='cg-{ids['tag']}']")  # the suggestion, nearest on shift
+    page.wait_for_selector(f"{card} .status:has-text('已指派')")
+    with psycopg.connect(settings.db().conninfo()) as conn:
+        row = conn.execute(
+            "SELECT preferred_caregiver, urgent FROM task WHERE alert_id = %s", (raised.alert_id,)
+        ).fetchone()
+    assert row == (f"cg-{ids['tag']}", True)  # one urgent task for the planner
+    page.screenshot(path=str(artifacts / "dashboard-assigned.png"))
     ctx.close()

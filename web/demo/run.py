@@ -6,6 +6,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import psycopg
 from rich.console import Console
 
 from devices.errors import ConflictError
-from web.demo import neighbourhood
+from web.demo import neighbourhood, seed
+from web.demo.bots import DemoBots
 from web.demo.supervisor import ProcSpec, Supervisor
 from web.settings import load_settings
 
@@ -23,8 +25,8 @@ SUMMARY_SQL: dict[str, str] = {
     "alerts_raised": "SELECT count(*) FROM alert",
     "alerts_resolved": "SELECT count(*) FROM alert WHERE status = 'resolved'",
     "plans_made": "SELECT count(*) FROM plan",
-    "visits_completed": "SELECT count(*) FROM visit WHERE checked_out_at IS NOT NULL",
-    "urgent_replans": "SELECT count(*) FROM plan WHERE reason = 'urgent'",
+    "visits_completed": "SELECT count(*) FROM task WHERE status = 'done'",
+    "urgent_replans": "SELECT count(*) FROM plan WHERE reason LIKE 'replan:%%'",
 }
 
 
@@ -67,6 +69,21 @@ def _seed(conn: psycopg.Connection, console: Console) -> None:
             conn.rollback()
 
 
+def _plan_today(conn: psycopg.Connection, console: Console) -> None:
+    """Service plans for every resident, then today's plan for each station (the planner keeps it current)."""
+    from dispatcher.records import DEFAULT_TZ
+    from dispatcher.service import plan_day
+
+    day = datetime.now(DEFAULT_TZ).date()
+    console.print(f"[green]✓[/] service plans: {seed.service_plans(conn, day)}")
+    for st in neighbourhood.STATIONS:
+        with console.status(f"planning {st.name} {day}…") as status:
+            stored = plan_day(conn, st.id, day, time_limit_s=5, progress=status.update)
+        visits = sum(len(r.visits) for r in stored.plan.routes)
+        console.print(f"[green]✓[/] plan {st.id}: {visits} visits, {len(stored.plan.unassigned)} unassigned"
+                      f" ({stored.plan.status.value})")  # fmt: skip
+
+
 def _specs(cfg: DemoConfig) -> list[ProcSpec]:
     d = ["--dir", str(cfg.stack_dir)]
     specs = [ProcSpec("ingest", ["ingest", *d, "--metrics-port", "0"], ready=r"connected \(session present")]
@@ -89,7 +106,7 @@ def _specs(cfg: DemoConfig) -> list[ProcSpec]:
                 "simulate", *d, "--provision", "--station", st.id, "--homes", str(cfg.homes_per_station),
                 "--speed", str(cfg.speed), "--seed", str(100 + i), "--incidents", "random:0.02",
                 "--truth", str(cfg.stack_dir / f"truth-{st.id}.jsonl"),
-            ]))  # fmt: skip
+            ], ready=r"simulate ready"))  # fmt: skip
     return specs
 
 
@@ -114,15 +131,27 @@ def run_demo(
 
     previous = signal.signal(signal.SIGINT, on_signal)
     started = time.monotonic()
+    bots: DemoBots | None = None
     try:
         with (
             psycopg.connect(settings.db().conninfo()) as conn,
             Supervisor(cfg.stack_dir / "logs", on_event=lambda m: console.print(f"[green]✓[/] {m}")) as sup,
         ):
             _seed(conn, console)
+            carers = seed.caregivers(
+                conn, [st.id for st in neighbourhood.STATIONS], neighbourhood.DEMO_PASSWORD
+            )
+            console.print(
+                f"[green]✓[/] caregivers: {len(carers)} (each with a phone login, password as below)"
+            )
             for spec in _specs(cfg):
                 with console.status(f"starting {spec.name}…"):
                     sup.start(spec)
+            _plan_today(conn, console)
+            if "serve" in cfg.available:
+                bots = DemoBots(f"http://127.0.0.1:{cfg.port}", officer=("admin", neighbourhood.DEMO_PASSWORD),
+                                caregivers=carers, password=neighbourhood.DEMO_PASSWORD, speed=cfg.speed)  # fmt: skip
+                bots.start()
             if "serve" in cfg.available:
                 console.print(f"\n  dashboard / 社区中心大屏   http://127.0.0.1:{cfg.port}/")
                 console.print(f"  caregivers / 护理员手机端  http://127.0.0.1:{cfg.port}/m")
@@ -135,8 +164,13 @@ def run_demo(
                 if on_tick is not None:
                     on_tick(summary(conn))
             console.print("stopping…")
+            if bots is not None:
+                bots.stop.set()
+                bots.join(10)
         with psycopg.connect(settings.db().conninfo()) as conn:
             result: dict[str, Any] = dict(summary(conn))
+        if bots is not None:
+            result["demo_people"] = dict(bots.counts)
     finally:
         signal.signal(signal.SIGINT, previous)
         if info.started:  # leave the servers as we found them

@@ -56,7 +56,16 @@ class PlanRead(BaseModel):
     station_id: str
     day: date
     version: int
+    reason: str
     body: dict[str, Any]
+    diff: dict[str, Any] | None = None
+
+
+def _read(conn: Conn, station_id: str, day: date, stored: plan_store.StoredPlan) -> PlanRead:
+    row = conn.execute("SELECT reason, diff FROM plan WHERE id = %s", (stored.id,)).fetchone()
+    assert row is not None
+    return PlanRead(station_id=station_id, day=day, version=stored.version, reason=row[0], diff=row[1],
+                    body=stored.plan.model_dump(mode="json"))  # fmt: skip
 
 
 class PlanRequest(BaseModel):
@@ -122,8 +131,7 @@ def get_plan(
     stored = plan_store.current(conn, station_id, the_day)
     if stored is None:
         raise NotFoundError(f"no plan for {station_id} on {the_day}")
-    return PlanRead(station_id=station_id, day=the_day, version=stored.version,
-                    body=stored.plan.model_dump(mode="json"))  # fmt: skip
+    return _read(conn, station_id, the_day, stored)
 
 
 @router.post("/stations/{station_id}/plan", responses=problems(401, 403, 404, 422))
@@ -131,5 +139,4 @@ def make_plan(station_id: str, body: PlanRequest, conn: Conn, user: Staff) -> Pl
     """Generate the day's tasks and solve the station-day (a new version; the old ones are kept)."""
     _station(conn, user, station_id)
     stored = service.plan_day(conn, station_id, body.day, time_limit_s=body.time_limit_s)
-    return PlanRead(station_id=station_id, day=body.day, version=stored.version,
-                    body=stored.plan.model_dump(mode="json"))  # fmt: skip
+    return _read(conn, station_id, body.day, stored)

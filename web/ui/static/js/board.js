@@ -84,6 +84,7 @@ export class AlertBoard {
           <input data-notes placeholder="${t("notes")}">
           <button data-act="resolve">${t("resolve")}</button>
         </footer>
+        <div class="suggest" data-suggest></div>
       </article>`).join("");
     this.root.querySelectorAll("button[data-act]").forEach((b) => b.addEventListener("click", () => this.act(b)));
   }
@@ -96,11 +97,16 @@ export class AlertBoard {
     try {
       let updated;
       if (button.dataset.act === "ack") updated = await post(`${path}/ack`, {});
-      if (button.dataset.act === "assign") {
+      if (button.dataset.act === "assign") {  // show the planner's nearest suitable caregivers on shift
         const suggestions = await get(`${path}/suggestions`).catch(() => []);
-        const who = prompt(t("assign"), suggestions.length ? suggestions[0].caregiver_id : "");
-        if (!who) return;
-        updated = await post(`${path}/assign`, { caregiver_id: who });
+        const box = card.querySelector("[data-suggest]");
+        box.innerHTML = suggestions.length ? `${t("suggested")}: ${suggestions.map((s) =>
+          `<button data-send="${esc(s.caregiver_id)}" title="${esc(s.reason)}">${esc(s.name)} · ${Math.round(s.eta_min)} ${t("min")}</button>`).join("")}`
+          : t("noneOnShift");
+        box.querySelectorAll("[data-send]").forEach((b) => b.addEventListener("click", async () => {
+          const done = await post(`${path}/assign`, { caregiver_id: b.dataset.send }).catch((e) => { alert(e.message); });
+          if (done) await this.onEvent({ topic: "alert", subject_id: done.id, body: done });
+        }));
       }
       if (button.dataset.act === "resolve") {
         updated = await post(`${path}/resolve`, {

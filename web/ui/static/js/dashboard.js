@@ -5,6 +5,7 @@ import { showHome } from "./home.js";
 import { applyText, langSwitch, t } from "./i18n.js";
 import { LiveFeed } from "./live.js";
 import { HomeMap } from "./map.js";
+import { PlanView } from "./plans.js";
 
 const $ = (sel) => document.querySelector(sel);
 let feed = null;
@@ -34,6 +35,8 @@ async function start(user) {
   $("#login").hidden = true; $("#app").hidden = false;
   $("#who").textContent = `${user.name} (${user.role})`;
   document.querySelector("nav [data-view=audit]").hidden = user.role !== "admin";
+  document.querySelector("nav [data-view=plans]").hidden = !["admin", "staff"].includes(user.role);
+  const plans = new PlanView($("#plans"));
   const board = new AlertBoard($("#board"));
   const map = new HomeMap($("#map-canvas"), async (homeId) => { show("home"); await showHome($("#home"), homeId); });
   $("#legend").innerHTML = map.legend();
@@ -41,6 +44,7 @@ async function start(user) {
   await board.load();
   feed = new LiveFeed((ev) => {
     board.onEvent(ev).then(() => map.setAlertHomes([...board.alerts.values()].map((a) => a.home_id)));
+    plans.onEvent(ev);
   }, (state) => { $("#live-state").dataset.t = state; $("#live-state").textContent = t(state); $("#live-state").className = state; });
   feed.start();
   document.querySelectorAll("nav [data-view]").forEach((b) => b.addEventListener("click", async () => {
@@ -48,6 +52,7 @@ async function start(user) {
     if (b.dataset.view === "map") await map.load();
     if (b.dataset.view === "home") await listHomes();
     if (b.dataset.view === "audit") await listAudit();
+    if (b.dataset.view === "plans") await plans.load();
   }));
   $("#sound").checked = board.sound;
   $("#sound").addEventListener("change", () => { board.sound = $("#sound").checked; localStorage.setItem("sound", board.sound ? "on" : "off"); });

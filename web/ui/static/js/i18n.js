@@ -18,6 +18,11 @@ const TEXT = {
     outcomes: { real_incident: "Real incident", false_alarm: "False alarm", no_action_needed: "No action needed" },
     kinds: {}, kind: "Kind", room: "Room", battery: "Battery", lastSeen: "Last seen",
     audit: "Audit log", when: "When", who: "Who", what: "What", why: "Why",
+    plans: "Plans", runPlan: "Run plan", noPlan: "No plan for this day yet", unassigned: "Unassigned",
+    break: "Break", lastReplan: "Last re-plan", moved: "moved", unchanged: "unchanged", solving: "Solving…",
+    suggested: "Nearest on shift", noneOnShift: "Nobody suitable on shift", min: "min",
+    taskKinds: { meal: "Meal", bathing: "Bathing", cleaning: "Cleaning", escort: "Escort", visit: "Visit",
+      emergency: "Emergency" },
   },
   "zh-CN": {
     title: "社区养老服务中心", mobileTitle: "今日上门任务", login: "登录", logout: "退出",
@@ -40,6 +45,11 @@ const TEXT = {
       home_silent: "家中设备全部静默", tamper: "设备被拆" },
     kind: "类型", room: "房间", battery: "电量", lastSeen: "最后上报",
     audit: "访问审计", when: "时间", who: "访问人", what: "内容", why: "原因",
+    plans: "排班计划", runPlan: "生成计划", noPlan: "当天还没有计划", unassigned: "未分配",
+    break: "休息", lastReplan: "最近一次重排", moved: "调整", unchanged: "未变", solving: "正在求解…",
+    suggested: "最近的在岗护理员", noneOnShift: "暂无合适的在岗护理员", min: "分钟",
+    taskKinds: { meal: "助餐", bathing: "助浴", cleaning: "助洁", escort: "助医/助行", visit: "巡访",
+      emergency: "助急" },
   },
 };
 
