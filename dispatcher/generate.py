@@ -107,3 +107,59 @@ def generate_tasks(conn: psycopg.Connection[Any], station_id: str, horizon: Hori
         )  # fmt: skip
         added += cur.rowcount
     return added
+
+
+class BookingSpec(BaseModel):
+    """A one-off service booked by a family member, the resident or staff (a local day and window)."""
+
+    model_config = ConfigDict(extra="forbid")
+    resident_id: str = Field(min_length=1)
+    day: date
+    kind: TaskKind
+    duration: int = Field(gt=0, le=480)
+    window: ShiftSpec
+    skills: list[str] = []
+    carers: int = Field(default=1, ge=1, le=2)
+    notes: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _fits(self) -> BookingSpec:
+        if self.kind is TaskKind.EMERGENCY:
+            raise ValueError("emergencies are not booked: press the SOS button or call the station")
+        if self.window.end <= self.window.start:
+            raise ValueError("window end must be after its start")
+        return self
+
+
+def add_booking(conn: psycopg.Connection[Any], spec: BookingSpec, *, booked_by: str) -> int:
+    """Store a booking as a pending task of the resident's station; returns the task id.
+
+    The next plan of that day (or ``eldercare plan``) schedules it; a window shorter than the visit is
+    refused here rather than reported later.
+    """
+    horizon = Horizon(spec.day)
+    start, end = horizon.clock(spec.window.start), horizon.clock(spec.window.end)
+    if end - start < spec.duration:
+        raise InvalidProblem(f"the window {spec.window.start}–{spec.window.end} is shorter than {spec.duration} min")
+    row = conn.execute(
+        "SELECT h.id, h.station_id FROM resident r JOIN home h ON h.id = r.home_id WHERE r.id = %s",
+        (spec.resident_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no resident {spec.resident_id!r}")
+    home_id, station_id = row
+    if station_id is None:
+        raise InvalidProblem(f"home {home_id} belongs to no station")
+    source_id = f"{spec.resident_id}:{spec.kind.value}:{spec.window.start}:{booked_by}"
+    task = conn.execute(
+        """INSERT INTO task (station_id, home_id, day, kind, duration_min, window_start, window_end, skills,
+                             carers, priority, source, source_id, notes)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 3, 'booking', %s, %s)
+           ON CONFLICT (source, source_id, day) DO UPDATE SET notes = EXCLUDED.notes RETURNING id""",
+        (
+            station_id, home_id, spec.day, spec.kind.value, spec.duration, horizon.at(start), horizon.at(end),
+            spec.skills, spec.carers, source_id, spec.notes,
+        ),
+    ).fetchone()  # fmt: skip
+    assert task is not None
+    return int(task[0])

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -293,3 +293,66 @@ def test_staff_assign_an_alert_creates_one_urgent_task_and_suggests_the_nearest(
     assert row[2] is True
     bad = client.post(f"/api/alerts/{alert_id}/assign", headers=staff, json={"caregiver_id": "nobody"})
     assert bad.status_code == 404
+
+
+def test_bookings_caregivers_and_service_plans_through_the_api(
+    db: psycopg.Connection, client: TestClient
+) -> None:
+    st = build(db, plans=False)
+    other = build(db, plans=False)
+    tag = st.id[3:]
+    users.create_user(db, username=f"fam-{tag}", name="女儿", role=Role.FAMILY, password=PASSWORD,
+                      resident_ids=[st.residents[0]])  # fmt: skip
+    users.create_user(db, username=f"st3-{tag}", name="站长", role=Role.STAFF, password=PASSWORD,
+                      station_ids=[st.id])  # fmt: skip
+    db.commit()
+    family, staff = _login(client, f"fam-{tag}"), _login(client, f"st3-{tag}")
+    day = (today() + timedelta(days=1)).date().isoformat()
+    booking = {"resident_id": st.residents[0], "day": day, "kind": "escort", "duration": 60,
+               "window": {"start": "09:00", "end": "11:00"}, "notes": "去医院复查"}  # fmt: skip
+    r = client.post("/api/bookings", headers=family, json=booking)
+    assert r.status_code == 201, r.text
+    task_id = r.json()["task_id"]
+    assert (
+        client.post("/api/bookings", headers=family, json=booking).json()["task_id"] == task_id
+    )  # no double
+    assert (
+        client.post(
+            "/api/bookings", headers=family, json={**booking, "resident_id": st.residents[1]}
+        ).status_code
+        == 404
+    )
+    assert client.post("/api/bookings", headers=family, json={**booking, "duration": 180}).status_code == 422
+    assert (
+        client.post("/api/bookings", headers=family, json={**booking, "kind": "emergency"}).status_code == 422
+    )
+    assert client.post("/api/bookings", headers=family, json={**booking, "day": "soon"}).status_code == 422
+    mine = client.get(f"/api/residents/{st.residents[0]}/tasks", headers=family).json()
+    assert [(t["id"], t["source"], t["status"]) for t in mine] == [(task_id, "booking", "pending")]
+    tasks = client.get(f"/api/stations/{st.id}/tasks", headers=staff, params={"day": day}).json()
+    assert [t["id"] for t in tasks] == [task_id]
+    assert (
+        client.get(f"/api/stations/{other.id}/tasks", headers=staff, params={"day": day}).status_code == 404
+    )
+
+    carers = client.get(f"/api/stations/{st.id}/caregivers", headers=staff).json()
+    assert {c["id"] for c in carers} == set(st.carers)
+    new = {"id": f"cn-{tag}", "station_id": st.id, "name": "新护理员", "sex": "female", "skills": ["escort"],
+           "shifts": [{"start": "08:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]}  # fmt: skip
+    assert client.put(f"/api/caregivers/{new['id']}", headers=staff, json=new).status_code == 200
+    assert client.put(f"/api/caregivers/{new['id']}", headers=staff,
+                      json={**new, "station_id": other.id}).status_code == 404  # fmt: skip
+    assert client.put(f"/api/caregivers/{new['id']}", headers=staff,
+                      json={**new, "shifts": [{"start": "8am", "end": "noon"}]}).status_code == 422  # fmt: skip
+    assert client.put(f"/api/caregivers/{new['id']}", headers=family, json=new).status_code == 403
+    plan = {"recurrence": "weekly", "weekdays": [1], "start": day, "kind": "bathing", "duration": 45,
+            "skills": ["bathing"], "carers": 2, "window": {"start": "09:00", "end": "11:00"}}  # fmt: skip
+    path = f"/api/residents/{st.residents[1]}/service-plans"
+    assert client.put(f"{path}/bath-{tag}", headers=staff, json=plan).status_code == 200
+    assert client.put(f"{path}/bad-{tag}", headers=staff, json={**plan, "weekdays": []}).status_code == 422
+    assert [p["id"] for p in client.get(path, headers=staff).json()] == [f"bath-{tag}"]
+    # the booking is planned with the day: the new escort-skilled caregiver takes it
+    stored = plan_day(db, st.id, date.fromisoformat(day), time_limit_s=1)
+    route = stored.plan.route_of(f"cn-{tag}")
+    assert route is not None
+    assert str(task_id) in [v.task_id for v in route.visits]

@@ -15,7 +15,19 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from web.api import errors, live
-from web.api.routers import admin, alerts, auth, devices, homes, reports, residents, stations, tasks, ws
+from web.api.routers import (
+    admin,
+    alerts,
+    auth,
+    devices,
+    homes,
+    reports,
+    residents,
+    services,
+    stations,
+    tasks,
+    ws,
+)
 from web.settings import Settings
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
@@ -75,7 +87,7 @@ def create_app(
     app.state.clock = clock
     app.state.cookie_secure = settings.env != "development" if cookie_secure is None else cookie_secure
     errors.install(app)
-    for router in (auth, stations, homes, residents, devices, reports, admin, alerts, tasks):
+    for router in (auth, stations, homes, residents, devices, reports, admin, alerts, tasks, services):
         app.include_router(router.router, prefix="/api")
     app.include_router(ws.router)
     _mount_ui(app)
