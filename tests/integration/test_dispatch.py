@@ -356,3 +356,36 @@ def test_bookings_caregivers_and_service_plans_through_the_api(
     route = stored.plan.route_of(f"cn-{tag}")
     assert route is not None
     assert str(task_id) in [v.task_id for v in route.visits]
+
+
+def test_kpis_count_response_times_and_visits_per_station(db: psycopg.Connection, client: TestClient) -> None:
+    st = build(db)
+    tag = st.id[3:]
+    users.create_user(db, username=f"st4-{tag}", name="站长", role=Role.STAFF, password=PASSWORD,
+                      station_ids=[st.id])  # fmt: skip
+    alert_id = alert_for(db, st.homes[0], st.id)
+    db.commit()
+    staff = _login(client, f"st4-{tag}")
+    plan_day(db, st.id, today().date(), time_limit_s=1)
+    assert client.post(f"/api/alerts/{alert_id}/ack", headers=staff).status_code == 200
+    assert client.post(f"/api/alerts/{alert_id}/resolve", headers=staff,
+                       json={"outcome": "false_alarm"}).status_code == 200  # fmt: skip
+    day = today().date().isoformat()
+    r = client.get("/api/reports/kpis", headers=staff, params={"from": day, "to": day})
+    assert r.status_code == 200, r.text
+    (mine,) = r.json()  # only the station in scope
+    assert mine["station_id"] == st.id
+    assert (mine["alerts"], mine["alerts_resolved"], mine["false_alarms"]) == (1, 1, 1)
+    assert mine["ack_min_p50"] is not None
+    assert mine["ack_min_p50"] >= 0
+    assert (mine["visits_planned"], mine["visits_done"], mine["visits_done_share"]) == (4, 0, 0.0)
+    csv_text = client.get(
+        "/api/reports/kpis", headers=staff, params={"from": day, "to": day, "format": "csv"}
+    ).text
+    header, row = csv_text.strip().splitlines()
+    assert header.startswith("station_id,alerts,")
+    assert row.startswith(f"{st.id},1,1,")
+    assert (
+        client.get("/api/reports/kpis", headers=staff, params={"from": day, "to": "2020-01-01"}).status_code
+        == 422
+    )
