@@ -140,7 +140,9 @@ def add_booking(conn: psycopg.Connection[Any], spec: BookingSpec, *, booked_by: 
     horizon = Horizon(spec.day)
     start, end = horizon.clock(spec.window.start), horizon.clock(spec.window.end)
     if end - start < spec.duration:
-        raise InvalidProblem(f"the window {spec.window.start}–{spec.window.end} is shorter than {spec.duration} min")
+        raise InvalidProblem(
+            f"the window {spec.window.start}–{spec.window.end} is shorter than {spec.duration} min"
+        )
     row = conn.execute(
         "SELECT h.id, h.station_id FROM resident r JOIN home h ON h.id = r.home_id WHERE r.id = %s",
         (spec.resident_id,),

@@ -156,4 +156,8 @@ def test_staff_see_the_plan_and_send_the_nearest_caregiver(
         ).fetchone()
     assert row == (f"cg-{ids['tag']}", True)  # one urgent task for the planner
     page.screenshot(path=str(artifacts / "dashboard-assigned.png"))
+    page.click("nav [data-view=kpis]")
+    page.wait_for_selector("#kpis svg.bars rect")
+    assert ids["station"] in (page.text_content("#kpis") or "")
+    page.screenshot(path=str(artifacts / "dashboard-kpis.png"))
     ctx.close()

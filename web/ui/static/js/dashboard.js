@@ -5,6 +5,7 @@ import { showHome } from "./home.js";
 import { applyText, langSwitch, t } from "./i18n.js";
 import { LiveFeed } from "./live.js";
 import { HomeMap } from "./map.js";
+import { showKpis } from "./kpis.js";
 import { PlanView } from "./plans.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -36,6 +37,7 @@ async function start(user) {
   $("#who").textContent = `${user.name} (${user.role})`;
   document.querySelector("nav [data-view=audit]").hidden = user.role !== "admin";
   document.querySelector("nav [data-view=plans]").hidden = !["admin", "staff"].includes(user.role);
+  document.querySelector("nav [data-view=kpis]").hidden = !["admin", "staff"].includes(user.role);
   const plans = new PlanView($("#plans"));
   const board = new AlertBoard($("#board"));
   const map = new HomeMap($("#map-canvas"), async (homeId) => { show("home"); await showHome($("#home"), homeId); });
@@ -53,6 +55,7 @@ async function start(user) {
     if (b.dataset.view === "home") await listHomes();
     if (b.dataset.view === "audit") await listAudit();
     if (b.dataset.view === "plans") await plans.load();
+    if (b.dataset.view === "kpis") await showKpis($("#kpis"));
   }));
   $("#sound").checked = board.sound;
   $("#sound").addEventListener("change", () => { board.sound = $("#sound").checked; localStorage.setItem("sound", board.sound ? "on" : "off"); });
