@@ -152,7 +152,7 @@ def replan_for_task(
             base = _without(stored.plan, str(task_id))
         new, diff = replan(
             base, task(row, horizon), now, time_limit_s=time_limit_s, travel=travel,
-            caregiver_id=row["preferred_caregiver"],
+            caregiver_id=row["preferred_caregiver"], exclude=frozenset(row["declined_by"]),
         )  # fmt: skip
         return plan_store.save(conn, station_id, horizon, new, reason=f"replan:{task_id}", diff=diff)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, LiteralString
 
 import psycopg
 from psycopg.rows import dict_row
@@ -13,7 +13,7 @@ from devices.errors import ConflictError, NotFoundError
 from dispatcher.errors import InvalidProblem
 from monitor import live
 
-Action = Literal["check-in", "check-out"]
+Action = Literal["check-in", "check-out", "accept", "decline"]
 CLOCK_SKEW = timedelta(minutes=10)  # a phone's clock may run ahead; further than this is refused
 
 # The caregiver's visits in the current (highest) version of each station-day plan, plus tasks they checked
@@ -26,13 +26,16 @@ WITH cur AS (
     WHERE v.plan_id IN (SELECT id FROM cur) AND v.caregiver_id = %(cg)s
     UNION ALL
     SELECT t.id, coalesce(t.started_at, t.window_start), coalesce(t.done_at, t.window_end), NULL FROM task t
-    WHERE t.day = %(day)s AND t.id IN (SELECT task_id FROM visit_action WHERE caregiver_id = %(cg)s)
+    WHERE t.day = %(day)s AND t.id IN (SELECT task_id FROM visit_action
+                                       WHERE caregiver_id = %(cg)s AND action IN ('check-in', 'check-out'))
       AND t.id NOT IN (SELECT v.task_id FROM visit v WHERE v.plan_id IN (SELECT id FROM cur)
                                                        AND v.caregiver_id = %(cg)s)
 )
 SELECT m.task_id::text AS task_id, t.kind, m.planned_start, m.planned_end, t.status, t.urgent, m.partner,
        t.home_id, r.id AS resident_id, r.name AS resident_name, h.address, h.access_notes,
-       coalesce(r.care_notes, '') AS care_notes, h.lat, h.lon, t.alert_id, t.notes, t.problem
+       coalesce(r.care_notes, '') AS care_notes, h.lat, h.lon, t.alert_id, t.notes, t.problem,
+       EXISTS (SELECT 1 FROM visit_action a WHERE a.task_id = t.id AND a.caregiver_id = %(cg)s
+                                              AND a.action = 'accept') AS accepted
 FROM mine m JOIN task t ON t.id = m.task_id JOIN home h ON h.id = t.home_id
 LEFT JOIN LATERAL (SELECT id, name, care_notes FROM resident WHERE home_id = t.home_id ORDER BY id LIMIT 1) r
        ON true
@@ -79,10 +82,11 @@ def record(
     body: VisitAction,
     now: datetime,
 ) -> dict[str, Any]:
-    """Apply a check-in or check-out once per ``client_action_id``; returns the task's state.
+    """Apply a check-in, check-out, or the answer to an urgent job once per ``client_action_id``.
 
     A retry of an action already applied returns the same state; a check-in of a visit already started,
-    or a check-out of one not started, is a conflict (409).
+    a check-out of one not started, or declining a job already started is a conflict (409). Declining
+    puts the job back to the planner, which will not give it to her again.
     """
     at = body.at or now
     if at.tzinfo is None:
@@ -99,20 +103,12 @@ def record(
                 raise ConflictError(
                     "client_action_id was already used for another action", code="action_id_reused"
                 )
-            row = _mine(conn, caregiver_id, task_id)
-            return _state(row, replay=True)
+            with conn.cursor(row_factory=dict_row) as cur:
+                again = cur.execute("SELECT * FROM task WHERE id = %s", (task_id,)).fetchone()
+            assert again is not None  # visit_action references the task
+            return _state(again, replay=True)
         row = _mine(conn, caregiver_id, task_id)
-        if action == "check-in":
-            if row["status"] not in ("pending", "planned"):
-                raise ConflictError(f"visit {task_id} is {row['status']}: cannot check in", code="bad_state")
-            update = "UPDATE task SET status = 'started', started_at = %(at)s WHERE id = %(id)s RETURNING *"
-        else:
-            if row["status"] != "started":
-                raise ConflictError(f"visit {task_id} is {row['status']}: check in first", code="bad_state")
-            update = (
-                "UPDATE task SET status = 'done', done_at = %(at)s, done_by = %(cg)s, notes = %(notes)s,"
-                " problem = %(problem)s WHERE id = %(id)s RETURNING *"
-            )
+        update = _transition(row, action)
         with conn.cursor(row_factory=dict_row) as cur:
             updated = cur.execute(
                 update,
@@ -120,6 +116,8 @@ def record(
             ).fetchone()
         assert updated is not None
         row = updated
+        if action == "decline":  # the planner finds someone else (never her) for this job
+            conn.execute("SELECT pg_notify('urgent_task', %s)", (str(task_id),))
         conn.execute(
             "INSERT INTO visit_action (client_action_id, task_id, caregiver_id, action, at, lat, lon)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -131,6 +129,34 @@ def record(
                   "at": at.isoformat(), "problem": row["problem"], "alert_id": row["alert_id"]},
         )  # fmt: skip
         return _state(row, replay=False)
+
+
+def _transition(row: dict[str, Any], action: Action) -> LiteralString:
+    """The UPDATE for ``action`` on the task ``row``; ConflictError when its status does not allow it."""
+    status, task_id = row["status"], row["id"]
+    if action in ("accept", "decline"):
+        if not row["urgent"]:
+            raise ConflictError(
+                f"visit {task_id} is not an urgent job: nothing to {action}", code="not_urgent"
+            )
+        if status not in ("pending", "planned"):
+            raise ConflictError(f"visit {task_id} is {status}: too late to {action}", code="bad_state")
+        if action == "accept":
+            return "SELECT * FROM task WHERE id = %(id)s"
+        return (
+            "UPDATE task SET status = 'pending', declined_by = array_append(declined_by, %(cg)s),"
+            " preferred_caregiver = NULLIF(preferred_caregiver, %(cg)s) WHERE id = %(id)s RETURNING *"
+        )
+    if action == "check-in":
+        if status not in ("pending", "planned"):
+            raise ConflictError(f"visit {task_id} is {status}: cannot check in", code="bad_state")
+        return "UPDATE task SET status = 'started', started_at = %(at)s WHERE id = %(id)s RETURNING *"
+    if status != "started":
+        raise ConflictError(f"visit {task_id} is {status}: check in first", code="bad_state")
+    return (
+        "UPDATE task SET status = 'done', done_at = %(at)s, done_by = %(cg)s, notes = %(notes)s,"
+        " problem = %(problem)s WHERE id = %(id)s RETURNING *"
+    )
 
 
 def _state(row: dict[str, Any], *, replay: bool) -> dict[str, Any]:

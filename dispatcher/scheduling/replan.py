@@ -37,6 +37,7 @@ def replan(
     time_limit_s: float = 1.0,
     travel: TravelTimeProvider | None = None,
     caregiver_id: str | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> tuple[Plan, PlanDiff]:
     """Insert ``urgent_task`` into ``plan`` at ``now`` by repairing only the routes around it.
 
@@ -52,6 +53,7 @@ def replan(
         time_limit_s: Overall search budget (split over the attempts).
         travel: Travel-time provider (default: the planner's cached default).
         caregiver_id: Send this caregiver (chosen by staff) rather than the nearest suitable one.
+        exclude: Caregivers who must not get the urgent task (e.g. they declined it).
 
     Returns:
         The new plan (version + 1) and the diff against the old one.
@@ -66,6 +68,8 @@ def replan(
     problem = old.model_copy(update={"tasks": (*old.tasks, urgent_task)})
     fixed = frozenset(v.task_id for r in plan.routes for v in r.visits if v.start < minute)
     able, why = _who_can(problem, [urgent_task], minute, travel)
+    if exclude and urgent_task.id in able:
+        able, why = _without(problem, able, why, urgent_task.id, exclude)
     if caregiver_id is not None and urgent_task.id in able:
         able, why = _only(problem, able, why, urgent_task.id, caregiver_id)
     ctx = Context(plan, problem, able, fixed, minute, travel)
@@ -116,6 +120,18 @@ def _only(
         return {**able, task_id: [index]}, why
     rest = {k: v for k, v in able.items() if k != task_id}
     reason = f"caregiver {caregiver_id} is not suitable for this task (skills, circle, shift)"
+    return rest, [*why, _lost(task_id, ReasonCode.NO_SHIFT, reason)]
+
+
+def _without(
+    problem: Problem, able: dict[str, list[int]], why: list[Unassigned], task_id: str, exclude: frozenset[str]
+) -> tuple[dict[str, list[int]], list[Unassigned]]:
+    """Keep the excluded caregivers away from the urgent task, or explain that nobody else can take it."""
+    left = [i for i in able[task_id] if problem.caregivers[i].id not in exclude]
+    if left:
+        return {**able, task_id: left}, why
+    rest = {k: v for k, v in able.items() if k != task_id}
+    reason = f"every suitable caregiver declined ({', '.join(sorted(exclude))})"
     return rest, [*why, _lost(task_id, ReasonCode.NO_SHIFT, reason)]
 
 

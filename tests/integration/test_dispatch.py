@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from devices import registry
 from dispatcher import plan_store
 from dispatcher.records import DEFAULT_TZ, CaregiverSpec, ShiftSpec, upsert_caregiver
-from dispatcher.service import create_urgent_task, plan_day
+from dispatcher.service import create_urgent_task, plan_day, replan_for_task
 from monitor.alerts import store
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.kinds import AlertKind, Severity
@@ -29,7 +29,6 @@ from web.settings import Settings
 
 pytestmark = pytest.mark.db
 PASSWORD = "correct-horse-battery"
-ALL_DAY = [ShiftSpec(start="00:00", end="23:59")]
 
 
 @dataclass
@@ -43,6 +42,21 @@ class Station:
 
 def today() -> datetime:
     return datetime.now(DEFAULT_TZ)
+
+
+def around(before_h: float, after_h: float) -> dict[str, str]:
+    """A local window around now, clipped to the day: the tests run at any hour and routes stay short
+    (a caregiver works at most 8 hours, so a day planned in the morning cannot take an evening job)."""
+    now = today()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    lo = max(midnight, now - timedelta(hours=before_h))
+    hi = min(midnight + timedelta(hours=23, minutes=59), now + timedelta(hours=after_h))
+    return {"start": lo.strftime("%H:%M"), "end": hi.strftime("%H:%M")}
+
+
+def skip_near_midnight() -> None:
+    if not 1 <= today().hour < 23:
+        pytest.skip("an urgent two-hour window near local midnight crosses into the next day's plan")
 
 
 def build(conn: psycopg.Connection, *, plans: bool = True) -> Station:
@@ -62,10 +76,11 @@ def build(conn: psycopg.Connection, *, plans: bool = True) -> Station:
     registry.add_resident(
         conn, id=f"rx-{tag}", home_id=st.far_home, name="远方老人", birth_year=1939, sex="M"
     )
+    shift = [ShiftSpec(**around(3, 3.5))]
     upsert_caregiver(conn, CaregiverSpec(id=st.carers[0], station_id=st.id, name="王护理", sex="female",
-                                         skills=["bathing"], shifts=ALL_DAY))  # fmt: skip
+                                         skills=["bathing"], shifts=shift))  # fmt: skip
     upsert_caregiver(conn, CaregiverSpec(id=st.carers[1], station_id=st.id, name="李护理", sex="male",
-                                         travel_mode="ebike", shifts=ALL_DAY))  # fmt: skip
+                                         travel_mode="ebike", shifts=shift))  # fmt: skip
     if plans:
         from dispatcher.generate import add_service_plan
 
@@ -73,13 +88,13 @@ def build(conn: psycopg.Connection, *, plans: bool = True) -> Station:
         for i, res in enumerate(st.residents[:3]):
             add_service_plan(conn, f"meal-{res}", res, {
                 "recurrence": "daily", "start": day, "kind": "meal", "duration": 20,
-                "window": {"start": f"{11 + i % 2:02d}:00", "end": f"{13 + i % 2:02d}:00"}})  # fmt: skip
+                "window": around(2 - i % 2, 1 + i % 2)})  # fmt: skip
         add_service_plan(conn, f"bath-{tag}", st.residents[3], {
             "recurrence": "daily", "start": day, "kind": "bathing", "duration": 45, "skills": ["bathing"],
-            "same_sex": True, "window": {"start": "09:00", "end": "12:00"}})  # fmt: skip
+            "same_sex": True, "window": around(2.5, 0.5)})  # fmt: skip
         add_service_plan(conn, f"escort-{tag}", st.residents[0], {
             "recurrence": "daily", "start": day, "kind": "escort", "duration": 60, "skills": ["driving"],
-            "window": {"start": "14:00", "end": "17:00"}})  # fmt: skip
+            "window": around(1, 2)})  # fmt: skip
     return st
 
 
@@ -131,8 +146,7 @@ def test_plan_day_generates_tasks_solves_and_keeps_versions(db: psycopg.Connecti
 def test_planner_places_urgent_tasks_missed_while_down_and_new_ones_live(
     db: psycopg.Connection, settings: Settings, tmp_path: Path
 ) -> None:
-    if today().hour >= 23:
-        pytest.skip("an urgent window starting after 23:00 local time crosses into tomorrow's plan")
+    skip_near_midnight()
     st = build(db)
     db.commit()
     plan_day(db, st.id, today().date(), time_limit_s=1)
@@ -389,3 +403,56 @@ def test_kpis_count_response_times_and_visits_per_station(db: psycopg.Connection
         client.get("/api/reports/kpis", headers=staff, params={"from": day, "to": "2020-01-01"}).status_code
         == 422
     )
+
+
+def test_an_urgent_job_declined_on_the_phone_goes_to_someone_else(
+    db: psycopg.Connection, client: TestClient
+) -> None:
+    skip_near_midnight()
+    st = build(db)
+    tag = st.id[3:]
+    for cg in st.carers:
+        users.create_user(db, username=f"u-{cg}", name=cg, role=Role.CAREGIVER, password=PASSWORD,
+                          station_ids=[st.id], caregiver_id=cg)  # fmt: skip
+    db.commit()
+    plan_day(db, st.id, today().date(), time_limit_s=1)
+    she, he = (_login(client, f"u-{cg}") for cg in st.carers)
+    job = create_urgent_task(db, home_id=st.homes[0], alert_id=alert_for(db, st.homes[0], st.id), now=today(),
+                             caregiver_id=st.carers[1])  # fmt: skip
+    db.commit()
+    assert replan_for_task(db, job, today(), time_limit_s=1) is not None
+
+    def mine(headers: dict[str, str]) -> dict[str, dict[str, object]]:
+        return {v["task_id"]: v for v in client.get("/api/my/visits", headers=headers).json()}
+
+    got = mine(he)[str(job)]
+    assert (got["urgent"], got["accepted"], got["status"]) == (True, False, "planned")
+    routine = next(t for t, v in mine(he).items() if not v["urgent"]) if len(mine(he)) > 1 else None
+    if routine is not None:
+        no = client.post(
+            f"/api/my/visits/{routine}/decline", headers=he, json={"client_action_id": uuid.uuid4().hex}
+        )
+        assert no.status_code == 409  # only urgent jobs are accepted or declined
+    r = client.post(f"/api/my/visits/{job}/decline", headers=he, json={"client_action_id": uuid.uuid4().hex})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "pending"
+    row = db.execute("SELECT declined_by, preferred_caregiver FROM task WHERE id = %s", (job,)).fetchone()
+    assert row == ([st.carers[1]], None)
+    db.commit()
+    replanned = replan_for_task(db, job, today(), time_limit_s=1)  # what the planner does on the NOTIFY
+    assert replanned is not None
+    assert str(job) not in mine(he)  # gone from his phone
+    assert [u for u in replanned.plan.unassigned if u.task_id == str(job)] == []
+    assert mine(she)[str(job)]["accepted"] is False
+    ok = client.post(f"/api/my/visits/{job}/accept", headers=she, json={"client_action_id": uuid.uuid4().hex})
+    assert ok.status_code == 200, ok.text
+    assert mine(she)[str(job)]["accepted"] is True
+    go = client.post(
+        f"/api/my/visits/{job}/check-in", headers=she, json={"client_action_id": uuid.uuid4().hex}
+    )
+    assert go.json()["status"] == "started"
+    late = client.post(
+        f"/api/my/visits/{job}/decline", headers=she, json={"client_action_id": uuid.uuid4().hex}
+    )
+    assert late.status_code == 409  # too late once started
+    assert tag

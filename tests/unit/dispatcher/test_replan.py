@@ -135,3 +135,18 @@ def test_replan_of_a_synthetic_day_keeps_other_routes() -> None:
             assert again.depart == old_route.depart
     lost = {u.task_id for u in new.unassigned} - {u.task_id for u in plan.unassigned}
     assert all(next(u for u in new.unassigned if u.task_id == t).reason.startswith("bumped") for t in lost)
+
+
+def test_replan_sends_the_chosen_carer_and_never_one_who_declined() -> None:
+    _, plan = _base()
+    urgent = job("sos", 7, start=650, end=900, duration=30, kind=TaskKind.EMERGENCY, priority=5)
+    urgent = urgent.model_copy(update={"skills": frozenset({"nursing"})})
+    _, chosen = replan(plan, urgent, 650, time_limit_s=1, caregiver_id="bea")
+    assert chosen.assigned_to == ("bea",)
+    _, declined = replan(plan, urgent, 650, time_limit_s=1, exclude=frozenset({"bea"}))
+    assert declined.assigned_to == ("ann",)  # the only other nursing carer
+    nobody, none = replan(plan, urgent, 650, time_limit_s=1, exclude=frozenset({"ann", "bea"}))
+    assert none.assigned_to == ()
+    assert "declined" in {u.task_id: u.reason for u in nobody.unassigned}["sos"]
+    _, unsuitable = replan(plan, urgent, 650, time_limit_s=1, caregiver_id="cal")  # no nursing skill
+    assert unsuitable.assigned_to == ()

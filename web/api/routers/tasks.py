@@ -41,6 +41,7 @@ class MyVisit(BaseModel):
     alert_id: int | None
     notes: str
     problem: bool
+    accepted: bool
 
 
 class VisitState(BaseModel):
@@ -113,6 +114,18 @@ def check_in(task_id: int, body: VisitAction, request: Request, conn: Conn, user
 def check_out(task_id: int, body: VisitAction, request: Request, conn: Conn, user: User) -> VisitState:
     """Finish a visit with notes and a problem flag (once per ``client_action_id``)."""
     return _act(request, conn, user, task_id, "check-out", body)
+
+
+@router.post("/my/visits/{task_id}/accept", responses=problems(401, 403, 404, 409, 422))
+def accept(task_id: int, body: VisitAction, request: Request, conn: Conn, user: User) -> VisitState:
+    """Accept an urgent job pushed to the phone (staff see it on the board)."""
+    return _act(request, conn, user, task_id, "accept", body)
+
+
+@router.post("/my/visits/{task_id}/decline", responses=problems(401, 403, 404, 409, 422))
+def decline(task_id: int, body: VisitAction, request: Request, conn: Conn, user: User) -> VisitState:
+    """Decline an urgent job: the planner sends the next nearest suitable caregiver instead."""
+    return _act(request, conn, user, task_id, "decline", body)
 
 
 def _station(conn: Conn, user: Principal, station_id: str) -> None:

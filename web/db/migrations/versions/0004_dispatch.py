@@ -60,6 +60,7 @@ def upgrade() -> None:
             preferred_caregiver text REFERENCES caregiver(id),
             same_sex boolean NOT NULL DEFAULT false,
             urgent boolean NOT NULL DEFAULT false,
+            declined_by text[] NOT NULL DEFAULT '{}',  -- caregivers who declined this urgent job
             source text NOT NULL CHECK (source IN ('plan', 'booking', 'alert')),
             source_id text NOT NULL,
             alert_id bigint REFERENCES alert(id),
@@ -102,12 +103,12 @@ def upgrade() -> None:
         );
         CREATE INDEX visit_caregiver_idx ON visit (caregiver_id, plan_id);
 
-        -- Check-in / check-out from the phone, once per client action id (the offline queue retries).
+        -- Check-in / check-out (and accept / decline of an urgent job) from the phone, once per client action id.
         CREATE TABLE visit_action (
             client_action_id text PRIMARY KEY,
             task_id bigint NOT NULL REFERENCES task(id),
             caregiver_id text NOT NULL REFERENCES caregiver(id),
-            action text NOT NULL CHECK (action IN ('check-in', 'check-out')),
+            action text NOT NULL CHECK (action IN ('check-in', 'check-out', 'accept', 'decline')),
             at timestamptz NOT NULL,
             lat double precision,
             lon double precision,

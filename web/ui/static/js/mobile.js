@@ -32,6 +32,8 @@ function render() {
       ${v.status === "started" ? `<textarea data-notes placeholder="${t("whatDone")}"></textarea>
         <label><input type="checkbox" data-problem> ${t("problem")}</label>` : ""}
       <div class="actions">
+        ${v.urgent && !v.accepted && ["planned", "pending"].includes(v.status) ? `<button data-act="accept">${t("accept")}</button>
+          <button data-act="decline">${t("decline")}</button>` : ""}
         ${["planned", "pending"].includes(v.status) ? `<button data-act="check-in">${t("checkIn")}</button>` : ""}
         ${v.status === "started" ? `<button data-act="check-out">${t("checkOut")}</button>` : ""}
       </div>
@@ -47,8 +49,13 @@ async function act(button) {
     body.notes = card.querySelector("[data-notes]").value;
     body.problem = card.querySelector("[data-problem]").checked;
   }
-  enqueue(`/api/my/visits/${encodeURIComponent(visit.task_id)}/${button.dataset.act}`, body);
-  visit.status = button.dataset.act === "check-in" ? "started" : "done"; // optimistic; the server is the truth
+  const act = button.dataset.act;
+  enqueue(`/api/my/visits/${encodeURIComponent(visit.task_id)}/${act}`, body);
+  // optimistic; the server is the truth (the list reloads on the next task or plan event)
+  if (act === "check-in") visit.status = "started";
+  if (act === "check-out") visit.status = "done";
+  if (act === "accept") visit.accepted = true;
+  if (act === "decline") visits = visits.filter((v) => v !== visit);
   render();
   await flush(render);
 }
@@ -64,7 +71,13 @@ async function start(user) {
   $("#who").textContent = user.name;
   await flush(render);
   await load();
-  new LiveFeed((ev) => { if (ev.topic === "task" || ev.topic === "plan") load(); }).start();
+  new LiveFeed(async (ev) => {
+    if (ev.topic !== "task" && ev.topic !== "plan") return;
+    const known = new Set(visits.map((v) => v.task_id));
+    await load();
+    const fresh = visits.filter((v) => v.urgent && !known.has(v.task_id));
+    if (fresh.length && navigator.vibrate) navigator.vibrate([300, 100, 300]); // a new urgent job
+  }).start();
 }
 
 async function main() {
