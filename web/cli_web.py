@@ -100,6 +100,9 @@ def bench_api(
     homes: Annotated[int, typer.Option(help="homes on the map")] = 20_000,
     dashboards: Annotated[int, typer.Option(help="websocket clients for the fan-out")] = 200,
     rounds: Annotated[int, typer.Option(help="requests per load / events for fan-out")] = 30,
+    servers: Annotated[
+        int, typer.Option(min=1, max=8, help="API processes; dashboards spread over them")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Dashboard initial loads (alert board, map, 7-day chart) p50/p95 and websocket fan-out p50/p99."""
@@ -107,7 +110,7 @@ def bench_api(
     from web.cli_bench import bench_stack
 
     with bench_stack(dir_) as settings:
-        result = run_bench(settings, homes=homes, dashboards=dashboards, rounds=rounds)
+        result = run_bench(settings, homes=homes, dashboards=dashboards, rounds=rounds, servers=servers)
     if as_json:
         print(json.dumps(result))
     else:

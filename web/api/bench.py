@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -116,13 +117,24 @@ async def _client(url: str, token: str, ready: asyncio.Event, n: int, latencies:
 
 
 async def fanout(
-    settings: Settings, base: str, token: str, *, dashboards: int, events: int
-) -> dict[str, float]:
-    """Connect ``dashboards`` websockets, publish ``events`` events, measure commit-to-receipt latency."""
-    url = base.replace("http://", "ws://") + "/ws/live"
-    latencies: list[float] = []
+    settings: Settings, bases: list[str], token: str, *, dashboards: int, events: int
+) -> dict[str, Any]:
+    """Connect ``dashboards`` websockets spread over the API processes at ``bases``, publish ``events``
+    events, measure commit-to-receipt latency (overall and per process)."""
+    per: list[list[float]] = [[] for _ in bases]
     readies = [asyncio.Event() for _ in range(dashboards)]
-    tasks = [asyncio.create_task(_client(url, token, r, events, latencies)) for r in readies]
+    tasks = [
+        asyncio.create_task(
+            _client(
+                bases[i % len(bases)].replace("http://", "ws://") + "/ws/live",
+                token,
+                r,
+                events,
+                per[i % len(bases)],
+            )
+        )
+        for i, r in enumerate(readies)
+    ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
     with psycopg.connect(settings.db().conninfo()) as conn:
         for i in range(events):
@@ -130,17 +142,28 @@ async def fanout(
             conn.commit()
             await asyncio.sleep(0.05)
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
-    return {"fanout_p50_ms": _pct(latencies, 0.5), "fanout_p99_ms": _pct(latencies, 0.99),
-            "fanout_deliveries": len(latencies)}  # fmt: skip
+    latencies = [x for p in per for x in p]
+    out: dict[str, Any] = {"fanout_p50_ms": _pct(latencies, 0.5), "fanout_p99_ms": _pct(latencies, 0.99),
+                           "fanout_deliveries": len(latencies)}  # fmt: skip
+    if len(bases) > 1:
+        out["fanout_per_process"] = [
+            {"deliveries": len(p), "p50_ms": _pct(p, 0.5), "p99_ms": _pct(p, 0.99)} for p in per
+        ]
+    return out
 
 
-def run_bench(settings: Settings, *, homes: int, dashboards: int, rounds: int) -> dict[str, Any]:
-    """Seed, start a server, measure; returns the figures with their conditions."""
+def run_bench(
+    settings: Settings, *, homes: int, dashboards: int, rounds: int, servers: int = 1
+) -> dict[str, Any]:
+    """Seed, start ``servers`` API processes, measure; returns the figures with their conditions."""
     tag = uuid.uuid4().hex[:6]
     with psycopg.connect(settings.db().conninfo(), autocommit=True) as conn:
         ids = seed(conn, tag=tag, homes=homes)
-    with server(settings) as base:
-        login = httpx.post(base + "/api/auth/login", json={"username": ids["admin"], "password": PASSWORD})
+    with contextlib.ExitStack() as stack:
+        bases = [stack.enter_context(server(settings)) for _ in range(servers)]
+        login = httpx.post(
+            bases[0] + "/api/auth/login", json={"username": ids["admin"], "password": PASSWORD}
+        )
         token = login.raise_for_status().json()["access_token"]
         paths = {
             "map": "/api/map",
@@ -148,7 +171,7 @@ def run_bench(settings: Settings, *, homes: int, dashboards: int, rounds: int) -
             "home_page": f"/api/homes/{ids['home']}",
             "device_health_board": "/api/device-health?problems_only=true",
         }
-        result: dict[str, Any] = loads(base, token, paths, rounds)
-        result |= asyncio.run(fanout(settings, base, token, dashboards=dashboards, events=rounds))
-    return result | {"homes": homes, "dashboards": dashboards, "rounds": rounds, "server_processes": 1,
+        result: dict[str, Any] = loads(bases[0], token, paths, rounds)
+        result |= asyncio.run(fanout(settings, bases, token, dashboards=dashboards, events=rounds))
+    return result | {"homes": homes, "dashboards": dashboards, "rounds": rounds, "server_processes": servers,
                      "cpus": len(os.sched_getaffinity(0))}  # fmt: skip
