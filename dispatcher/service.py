@@ -173,9 +173,14 @@ class Suggestion:
     reason: str
 
 
-def _on_shift(shifts: list[dict[str, str]], local: datetime) -> bool:
+def _shift_left(shifts: list[dict[str, str]], local: datetime) -> float:
+    """Minutes left in the shift the caregiver is on at ``local`` (0 when off shift)."""
     clock = local.strftime("%H:%M")
-    return any(s["start"] <= clock < s["end"] for s in shifts)
+    for s in shifts:
+        if s["start"] <= clock < s["end"]:
+            end = local.replace(hour=int(s["end"][:2]), minute=int(s["end"][3:5]), second=0, microsecond=0)
+            return (end - local).total_seconds() / 60
+    return 0.0
 
 
 def suggest_caregivers(
@@ -186,8 +191,9 @@ def suggest_caregivers(
     limit: int = 3,
     travel: TravelTimeProvider | None = None,
 ) -> list[Suggestion]:
-    """Active caregivers of the home's station on shift now, nearest first (from where they are: the home
-    of a visit they have started today, else the station)."""
+    """Active caregivers of the home's station who can get there, do an urgent job and be back within their
+    current shift, nearest first (from where they are: the home of a visit they started today, else the
+    station)."""
     provider = travel or HaversineProvider()
     local = now.astimezone(DEFAULT_TZ)
     with conn.cursor(row_factory=dict_row) as cur:
@@ -213,13 +219,20 @@ def suggest_caregivers(
         ).fetchall()
     found: list[Suggestion] = []
     for c in carers:
-        if not _on_shift(c["shifts"], local):
+        left = _shift_left(c["shifts"], local)
+        if left <= 0:
             continue
         if c["at_home"] is not None:
             origin, where = (c["lat"], c["lon"]), f"from visit at {c['at_home']}"
         else:
             origin, where = (home["s_lat"], home["s_lon"]), "from the station"
-        minutes = provider.table([origin], [(home["lat"], home["lon"])], TravelMode(c["travel_mode"]))[0][0]
+        mode = TravelMode(c["travel_mode"])
+        minutes = provider.table([origin], [(home["lat"], home["lon"])], mode)[0][0]
+        back = provider.table([(home["lat"], home["lon"])], [(home["s_lat"], home["s_lon"])], mode)[0][0]
+        if (
+            minutes + URGENT_DURATION_MIN + back > left
+        ):  # could not do the job and be back before the shift ends
+            continue
         found.append(
             Suggestion(c["id"], c["name"], float(minutes), f"{where}, {TravelMode(c['travel_mode']).value}")
         )

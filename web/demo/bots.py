@@ -2,7 +2,8 @@
 
 The duty officer sends the nearest suggested caregiver to every safety alert and resolves it once the
 visit is done (device-health alerts are acknowledged and resolved); caregivers do urgent jobs at once and
-work through today's plan on an accelerated clock (``speed`` plan-minutes per real minute, from 08:00).
+work through today's plan on an accelerated clock (``speed`` plan-minutes per real minute, from 08:30; the
+demo runs it at three times the simulators' speed so that a two-minute demo shows a morning's visits).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class DemoBots(threading.Thread):
         self.stop = threading.Event()
         self.done_tasks: set[str] = set()
         self.began = time.monotonic()
-        self.clock0 = datetime.now(DEFAULT_TZ).replace(hour=8, minute=0, second=0, microsecond=0)
-        self._started: dict[str, float] = {}
+        self.clock0 = datetime.now(DEFAULT_TZ).replace(hour=8, minute=30, second=0, microsecond=0)
+        self._checked_in: dict[str, float] = {}
         self.counts = {"assigned": 0, "resolved": 0, "check_ins": 0, "check_outs": 0, "errors": 0}
 
     def plan_clock(self) -> datetime:
@@ -109,11 +110,11 @@ class DemoBots(threading.Thread):
                 due = v["urgent"] or datetime.fromisoformat(v["planned_start"]) <= now_plan
                 if v["status"] in ("pending", "planned") and due:
                     self._act(api, tid, "check-in")
-                    self._started[tid] = time.monotonic()
+                    self._checked_in[tid] = time.monotonic()
                     self.counts["check_ins"] += 1
                 elif v["status"] == "started":
                     finished = (
-                        time.monotonic() - self._started.get(tid, 0) > 5
+                        time.monotonic() - self._checked_in.get(tid, 0) > 5
                         if v["urgent"]
                         else datetime.fromisoformat(v["planned_end"]) <= now_plan
                     )

@@ -88,7 +88,9 @@ def _specs(cfg: DemoConfig) -> list[ProcSpec]:
     d = ["--dir", str(cfg.stack_dir)]
     specs = [ProcSpec("ingest", ["ingest", *d, "--metrics-port", "0"], ready=r"connected \(session present")]
     if "rules" in cfg.available:
-        specs.append(ProcSpec("rules", ["rules", *d], ready=r"rules ready"))
+        specs.append(
+            ProcSpec("rules", ["rules", *d, "--clock", "data"], ready=r"rules ready")
+        )  # sims run ahead
     if "planner" in cfg.available:
         specs.append(ProcSpec("planner", ["planner", *d], ready=r"planner ready"))
     if "serve" in cfg.available:
@@ -150,7 +152,7 @@ def run_demo(
             _plan_today(conn, console)
             if "serve" in cfg.available:
                 bots = DemoBots(f"http://127.0.0.1:{cfg.port}", officer=("admin", neighbourhood.DEMO_PASSWORD),
-                                caregivers=carers, password=neighbourhood.DEMO_PASSWORD, speed=cfg.speed)  # fmt: skip
+                                caregivers=carers, password=neighbourhood.DEMO_PASSWORD, speed=cfg.speed * 3)  # fmt: skip
                 bots.start()
             if "serve" in cfg.available:
                 console.print(f"\n  dashboard / 社区中心大屏   http://127.0.0.1:{cfg.port}/")

@@ -69,9 +69,9 @@ def service_plans(conn: psycopg.Connection[Any], day: date) -> int:
     for resident_id, sex in rows:
         roll = _pick(resident_id, 100)
         plans: dict[str, dict[str, Any]] = {}
-        if roll < 60:  # 助餐: lunch delivered daily
+        if roll < 40:  # 助餐: lunch delivered daily
             plans["meal"] = {"recurrence": "daily", "kind": "meal", "duration": 15, "skills": ["meals"],
-                             "window": {"start": "11:00", "end": "12:30"}}  # fmt: skip
+                             "window": {"start": "10:45", "end": "13:00"}}  # fmt: skip
         plans["visit"] = {"recurrence": "every_n_days", "every_days": 3, "kind": "visit", "duration": 30,
                           "window": {"start": "09:00", "end": "17:00"}, "priority": 2}  # fmt: skip
         if roll % 5 == 0:  # 助浴: weekly bath, same-sex carer, two carers with a hoist for some

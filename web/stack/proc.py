@@ -27,7 +27,10 @@ def free_port() -> int:
 
 
 def check_port_free(port: int) -> None:
+    """Raise unless we could listen on ``port``; connections left in TIME_WAIT by a server that just
+    stopped do not count (the servers themselves bind with SO_REUSEADDR)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError as exc:

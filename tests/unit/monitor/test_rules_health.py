@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from monitor.rules import AlertKind, Severity
 from tests.unit.monitor.rules_helpers import at, kinds, make_home
 
@@ -36,7 +38,16 @@ def test_gateway_offline_is_reported_once_for_its_devices() -> None:
     assert kinds(home.log) == ["gateway_offline"]  # not also device_offline for m-liv and smoke-1
     c = next(c for c in home.log if c.kind == AlertKind.GATEWAY_OFFLINE)
     assert c.evidence["devices"] == ["gw-1"]
-    assert c.detected_at == at(1, 10, 15)
+    assert c.detected_at == at(1, 10, 45)
+
+
+def test_a_gateway_whose_devices_heartbeat_every_half_hour_stays_online() -> None:
+    home = make_home()
+    for m in range(0, 600, 30):
+        t = at(1, 10 + m // 60, m % 60)
+        home.read("m-liv" if m % 60 else "smoke-1", t, heartbeat=True)  # both behind gw-1, nothing else
+        home.tick(t + timedelta(minutes=29))
+    assert "gateway_offline" not in kinds(home.log)
 
 
 def test_low_battery_raised_and_cleared() -> None:
