@@ -97,7 +97,8 @@ def create_urgent_task(
              preferred_caregiver = EXCLUDED.preferred_caregiver,
              status = CASE WHEN task.status = 'planned'
                             AND task.preferred_caregiver IS DISTINCT FROM EXCLUDED.preferred_caregiver
-                           THEN 'pending' ELSE task.status END
+                           THEN 'pending' ELSE task.status END,
+             replanned_at = NULL
            RETURNING id, status""",
         (station_id, home_id, day, URGENT_DURATION_MIN, now, now + URGENT_WINDOW, caregiver_id, str(alert_id),
          alert_id),
@@ -142,6 +143,7 @@ def replan_for_task(
         row = task_row(conn, task_id)  # re-read under the lock: another planner may have placed it
         if row["status"] != "pending":
             return None
+        conn.execute("UPDATE task SET replanned_at = now() WHERE id = %s", (task_id,))
         stored = plan_store.current(conn, station_id, horizon.day)
         if stored is None:
             base = Plan(
@@ -158,9 +160,11 @@ def replan_for_task(
 
 
 def pending_urgent(conn: psycopg.Connection[Any], day: date) -> list[int]:
-    """Urgent tasks of ``day`` still waiting for a plan (the planner catches up on these at start)."""
+    """Urgent tasks of ``day`` the planner has not tried since they were created, re-assigned or declined
+    (it catches up on these at start; one it could not place stays pending with its reason in the plan)."""
     rows = conn.execute(
-        "SELECT id FROM task WHERE urgent AND status = 'pending' AND day = %s ORDER BY id", (day,)
+        "SELECT id FROM task WHERE urgent AND status = 'pending' AND replanned_at IS NULL AND day = %s ORDER BY id",
+        (day,),
     ).fetchall()
     return [r[0] for r in rows]
 

@@ -145,7 +145,8 @@ def _transition(row: dict[str, Any], action: Action) -> LiteralString:
             return "SELECT * FROM task WHERE id = %(id)s"
         return (
             "UPDATE task SET status = 'pending', declined_by = array_append(declined_by, %(cg)s),"
-            " preferred_caregiver = NULLIF(preferred_caregiver, %(cg)s) WHERE id = %(id)s RETURNING *"
+            " preferred_caregiver = NULLIF(preferred_caregiver, %(cg)s), replanned_at = NULL"
+            " WHERE id = %(id)s RETURNING *"
         )
     if action == "check-in":
         if status not in ("pending", "planned"):

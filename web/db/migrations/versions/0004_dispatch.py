@@ -61,6 +61,7 @@ def upgrade() -> None:
             same_sex boolean NOT NULL DEFAULT false,
             urgent boolean NOT NULL DEFAULT false,
             declined_by text[] NOT NULL DEFAULT '{}',  -- caregivers who declined this urgent job
+            replanned_at timestamptz,                -- urgent: the planner's last attempt (NULL: still to do)
             source text NOT NULL CHECK (source IN ('plan', 'booking', 'alert')),
             source_id text NOT NULL,
             alert_id bigint REFERENCES alert(id),
