@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from devices import provisioning, registry
+from devices.types import DeviceKind, Room
 from dispatcher.generate import add_service_plan
 from dispatcher.records import DEFAULT_TZ, CaregiverSpec, ShiftSpec, upsert_caregiver
 from dispatcher.service import plan_day
@@ -17,7 +21,7 @@ from monitor.alerts import store
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.kinds import AlertKind, Severity
 from tests.browser.conftest import PASSWORD
-from tests.support import wait_until
+from tests.support import CliProcess, wait_until
 from web.settings import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -43,31 +47,54 @@ def _readings(settings: Settings, home: str) -> None:
 
 
 def test_staff_sees_a_live_alert_map_and_home(
-    browser: Any, base_url: str, neighbourhood: dict[str, str], settings: Settings, artifacts: Path
+    browser: Any,
+    base_url: str,
+    neighbourhood: dict[str, str],
+    settings: Settings,
+    artifacts: Path,
+    tmp_path: Path,
 ) -> None:
-    _readings(settings, neighbourhood["home"])
-    ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
-    page = ctx.new_page()
-    _login(page, base_url, neighbourhood["staff"])
-    page.wait_for_selector("#live-state.live")
-    assert page.inner_text("#board") == "No open alerts"
-    with psycopg.connect(settings.db().conninfo()) as conn:  # a real alert: the board fetches it from the API
-        at = datetime.now(UTC)
-        raised = store.apply_candidate(conn, AlertCandidate(
-            home_id=neighbourhood["home"], resident_id=neighbourhood["resident"], kind=AlertKind.SOS,
-            severity=Severity.CRITICAL, started_at=at, detected_at=at, evidence={"button": "pendant"},
-            reason_zh="紧急呼叫按钮被按下", reason_en="SOS button pressed"), station_id=neighbourhood["station"])  # fmt: skip
-        assert raised is not None
+    ids = neighbourhood
+    _readings(settings, ids["home"])
+    with psycopg.connect(
+        settings.db().conninfo()
+    ) as conn:  # the home's SOS pendant, with its own broker login
+        registry.add_device(
+            conn, id=ids["sos"], home_id=ids["home"], kind=DeviceKind.SOS_BUTTON, room=Room.BEDROOM
+        )
+        password = provisioning.provision(conn, device_id=ids["sos"], broker=settings.mqtt()).password
         conn.commit()
-        published = time.monotonic()
-    card = page.wait_for_selector(".alert.sev-critical", timeout=2000)
-    assert time.monotonic() - published < 2.0
-    assert "和平路8号3单元" in card.inner_text()
-    page.screenshot(path=str(artifacts / "dashboard-alert-board.png"))
-
+    rules = CliProcess(["rules", "--dir", str(settings.stack_dir), "--worker-id", f"browser-{ids['tag']}",
+                        "--session-expiry-s", "0"], tmp_path / "rules.log", "rules ready")  # fmt: skip
+    try:
+        ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
+        page = ctx.new_page()
+        _login(page, base_url, ids["staff"])
+        page.wait_for_selector("#live-state.live")
+        assert page.inner_text("#board") == "No open alerts"
+        pressed = time.monotonic()
+        subprocess.run(
+            ["mosquitto_pub", "-h", settings.mqtt_host, "-p", str(settings.mqtt_port), "-q", "1",
+             "-u", ids["sos"], "-P", password, "-t", f"eldercare/v1/devices/{ids['sos']}/event",
+             "-m", json.dumps({"ts": datetime.now(UTC).isoformat(), "seq": 1, "kind": "sos_button",
+                               "values": {"action": "sos"}})], check=True, timeout=10,
+        )  # fmt: skip
+        card = page.wait_for_selector(".alert.sev-critical", timeout=5000)
+        took = time.monotonic() - pressed
+        assert took < 2.0, f"SOS press to the board took {took:.2f} s"
+        assert "和平路8号3单元" in card.inner_text()
+        page.screenshot(path=str(artifacts / "dashboard-alert-board.png"))
+        page.click(".alert.sev-critical [data-act=ack]")
+        page.wait_for_selector(".alert.sev-critical .status:has-text('acknowledged')")
+    finally:
+        rules.stop()
     page.select_option("#lang", "zh-CN")
     assert page.inner_text("nav [data-view=alerts]") == "告警"
     assert "紧急呼叫" in page.inner_text(".alert .kind")
+    page.select_option(".alert.sev-critical [data-outcome]", "real_incident")
+    page.fill(".alert.sev-critical [data-notes]", "已电话联系，老人误按")
+    page.click(".alert.sev-critical [data-act=resolve]")
+    page.wait_for_selector(".alert.sev-critical", state="detached")  # resolved: off the board
 
     page.click("nav [data-view=map]")
     # (wait_for_function would need 'unsafe-eval', which our Content-Security-Policy rightly refuses)
