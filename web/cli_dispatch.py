@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -59,6 +60,10 @@ def planner(
     dir_: DirOpt = None,
     time_limit: Annotated[float, typer.Option(min=0.1, max=60, help="re-plan time limit in seconds")] = 2.0,
     log_level: Annotated[str, typer.Option()] = "info",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="serve /healthz /readyz /metrics here (0: a free port)"),
+    ] = None,
 ) -> None:
     """The planner process: re-plans a station-day the moment an urgent task is created (LISTEN urgent_task)."""
     import psycopg
@@ -76,24 +81,44 @@ def planner(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    from prometheus_client import Counter, Histogram
+
+    runs = Counter("eldercare_planner_replans", "urgent re-plans by outcome", ["outcome"])
+    seconds = Histogram("eldercare_planner_replan_seconds", "time of one re-plan, solve and save included")
+    state = {"listening": False}
+
     def handle(work: psycopg.Connection[Any], task_id: int) -> None:
+        began = time.perf_counter()
         try:
             stored = replan_for_task(work, task_id, datetime.now(DEFAULT_TZ), time_limit_s=time_limit)
         except Exception:  # one bad task must not stop the planner; it stays pending and is logged
             log.exception("re-plan failed task_id=%s", task_id)
+            runs.labels("failed").inc()
             return
+        seconds.observe(time.perf_counter() - began)
         if stored is None:
             log.info("task_id=%s already planned", task_id)
+            runs.labels("already_planned").inc()
         else:
             placed = [u for u in stored.plan.unassigned if u.task_id == str(task_id)]
+            runs.labels("unassigned" if placed else "placed").inc()
             log.info("re-planned task_id=%s version=%s %s", task_id, stored.version,
                      f"unassigned: {placed[0].reason}" if placed else "placed")  # fmt: skip
+
+    if metrics_port is not None:
+        from monitor import ops_http
+
+        server = ops_http.serve(
+            metrics_port, lambda: (True, "ready") if state["listening"] else (False, "not listening yet")
+        )
+        log.info("metrics and health on http://127.0.0.1:%d/metrics", server.server_address[1])
 
     with psycopg.connect(conninfo, autocommit=True) as listen, psycopg.connect(conninfo) as work:
         listen.execute(f"LISTEN {URGENT_CHANNEL}")
         for task_id in pending_urgent(work, datetime.now(DEFAULT_TZ).date()):  # missed while we were down
             handle(work, task_id)
         work.commit()
+        state["listening"] = True
         log.info("planner ready")
         while not stop["now"]:
             for note in listen.notifies(timeout=1.0):  # ends after a second so that a stop is noticed

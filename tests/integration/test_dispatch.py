@@ -4,12 +4,14 @@ process, the caregiver's visits with idempotent check-in/out, scope following th
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -154,7 +156,9 @@ def test_planner_places_urgent_tasks_missed_while_down_and_new_ones_live(
                                caregiver_id=st.carers[1])  # fmt: skip
     db.commit()
     planner = CliProcess(
-        ["planner", "--dir", str(settings.stack_dir)], tmp_path / "planner.log", "planner ready"
+        ["planner", "--dir", str(settings.stack_dir), "--metrics-port", "0"],
+        tmp_path / "planner.log",
+        "planner ready",
     )
     try:
         assert f"re-planned task_id={early}" in planner.log()  # caught up at start
@@ -182,6 +186,15 @@ def test_planner_places_urgent_tasks_missed_while_down_and_new_ones_live(
         assert diff is not None
         assert diff[0]["urgent_task_id"] == str(late)
         assert count(db, "SELECT count(*) FROM task WHERE id = %s AND status = 'planned'", late) == 1
+        port = re.search(r"http://127.0.0.1:(\d+)/metrics", planner.log())
+        assert port is not None
+        base = f"http://127.0.0.1:{port.group(1)}"
+        assert httpx.get(base + "/readyz").status_code == 200
+        scraped = httpx.get(base + "/metrics").text
+        placed = re.search(r'eldercare_planner_replans_total\{outcome="placed"\} (\d+)', scraped)
+        assert placed is not None
+        assert float(placed.group(1)) >= 2
+        assert "eldercare_planner_replan_seconds_count" in scraped
     finally:
         assert planner.stop() == 0
     assert "planner stopped" in planner.log()
@@ -456,3 +469,16 @@ def test_an_urgent_job_declined_on_the_phone_goes_to_someone_else(
     )
     assert late.status_code == 409  # too late once started
     assert tag
+
+
+def test_api_health_readiness_and_metrics(client: TestClient, db: psycopg.Connection) -> None:
+    st = build(db, plans=False)
+    alert_for(db, st.homes[0], st.id)
+    db.commit()
+    assert client.get("/healthz").text == "ok\n"
+    assert client.get("/readyz").status_code == 200
+    scraped = client.get("/metrics").text
+    found = re.search(r'eldercare_open_alerts\{age="lt5m",severity="critical"\} (\d+)', scraped)
+    assert found is not None
+    assert float(found.group(1)) >= 1
+    assert "eldercare_urgent_tasks_pending" in scraped

@@ -21,6 +21,7 @@ from web.api.routers import (
     auth,
     devices,
     homes,
+    ops,
     reports,
     residents,
     services,
@@ -90,6 +91,7 @@ def create_app(
     for router in (auth, stations, homes, residents, devices, reports, admin, alerts, tasks, services):
         app.include_router(router.router, prefix="/api")
     app.include_router(ws.router)
+    app.include_router(ops.router)
     _mount_ui(app)
     return app
 
