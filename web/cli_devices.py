@@ -17,6 +17,8 @@ from devices import provisioning, registry
 from devices.types import DeviceKind, Room
 from web.settings import load_settings
 
+log = logging.getLogger("eldercare.maintain")
+
 devices_app = typer.Typer(
     no_args_is_help=True, help="Devices: register, list, provision and revoke broker credentials."
 )
@@ -194,16 +196,44 @@ def maintain(
     interval_s: Annotated[float, typer.Option(min=1)] = 300,
     once: Annotated[bool, typer.Option(help="run once and exit")] = False,
     log_level: Annotated[str, typer.Option()] = "info",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="serve /healthz /readyz /metrics here (0: a free port)"),
+    ] = None,
 ) -> None:
     """Retention (drop_chunks) and the hourly activity rollup, on a timer."""
+    from prometheus_client import Counter, Gauge
+
+    from monitor import ops_http
     from monitor.maintenance import run_once
 
     configure_logging(log_level)
+    runs = Counter("eldercare_maintenance_runs", "maintenance passes by outcome", ["outcome"])
+    last_ok = Gauge("eldercare_maintenance_last_success_timestamp", "unix time of the last good pass")
+    state = {"ok_at": time.time()}  # starting counts as fresh until the first pass
+    if metrics_port is not None and not once:
+        stale = 3 * interval_s  # ready while passes keep succeeding
+        server = ops_http.serve(metrics_port, lambda: (True, "ready") if time.time() - state["ok_at"] < stale
+                                else (False, f"no successful pass in {stale:.0f} s"))  # fmt: skip
+        log.info("metrics and health on http://127.0.0.1:%d/metrics", server.server_address[1])
     while True:
-        with _connect(dir_) as conn:
-            result = run_once(
-                conn, keep=timedelta(days=keep_days), now=datetime.now(UTC), rollup_window=timedelta(hours=3)
-            )
+        try:
+            with _connect(dir_) as conn:
+                result = run_once(
+                    conn,
+                    keep=timedelta(days=keep_days),
+                    now=datetime.now(UTC),
+                    rollup_window=timedelta(hours=3),
+                )
+        except psycopg.Error as exc:
+            if once:
+                raise
+            runs.labels("failed").inc()
+            log.warning("maintenance pass failed: %s", str(exc).strip().splitlines()[0])
+        else:
+            runs.labels("ok").inc()
+            last_ok.set_to_current_time()
+            state["ok_at"] = time.time()
         if once:
             print(json.dumps(vars(result)))
             return

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from monitor import maintenance
-from tests.support import count
+from tests.support import CliProcess, count, wait_until
+from web.settings import Settings
 
 pytestmark = [pytest.mark.db]
 T0 = datetime(2020, 1, 20, tzinfo=UTC)  # long before any other test's data
@@ -57,3 +61,25 @@ def test_rollup_then_retention(db: psycopg.Connection) -> None:
     assert dropped >= 1
     assert count(db, "SELECT count(*) FROM reading WHERE device_id = %s AND seq = 99", pir) == 0
     assert count(db, "SELECT count(*) FROM reading WHERE home_id = %s", home) == 8  # recent chunk kept
+
+
+def test_maintain_process_reports_health_and_passes(settings: Settings, tmp_path: Path) -> None:
+    proc = CliProcess(["maintain", "--dir", str(settings.stack_dir), "--interval-s", "1", "--metrics-port", "0",
+                       "--keep-days", "3650"], tmp_path / "maintain.log", "metrics and health on")  # fmt: skip
+    try:
+        port = re.search(r"http://127.0.0.1:(\d+)/metrics", proc.log())
+        assert port is not None
+        base = f"http://127.0.0.1:{port.group(1)}"
+
+        def passes() -> float:
+            found = re.search(
+                r'eldercare_maintenance_runs_total\{outcome="ok"\} ([0-9.]+)',
+                httpx.get(base + "/metrics").text,
+            )
+            return float(found.group(1)) if found else 0.0
+
+        assert wait_until(lambda: passes() >= 2, 30), proc.log()
+        assert httpx.get(base + "/readyz").status_code == 200
+        assert httpx.get(base + "/healthz").text == "ok\n"
+    finally:
+        proc.stop()

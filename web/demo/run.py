@@ -106,7 +106,7 @@ def _specs(cfg: DemoConfig) -> list[ProcSpec]:
         for i, st in enumerate(neighbourhood.STATIONS):
             specs.append(ProcSpec(f"simulate-{st.id}", [
                 "simulate", *d, "--provision", "--station", st.id, "--homes", str(cfg.homes_per_station),
-                "--speed", str(cfg.speed), "--seed", str(100 + i), "--incidents", "random:0.02",
+                "--speed", str(cfg.speed), "--seed", str(100 + i), "--incidents", "random:0.2",
                 "--truth", str(cfg.stack_dir / f"truth-{st.id}.jsonl"),
             ], ready=r"simulate ready"))  # fmt: skip
     return specs
