@@ -15,13 +15,14 @@ import psycopg
 import pytest
 
 from devices import registry
+from devices.paths import shared_data_dir
 from simulators.station import station_homes
 from tests.support import CliProcess, IngestProcess, count, wait_until
 from web.settings import Settings
 
 pytestmark = pytest.mark.db
 
-CASAS = Path("/work/shared/data/casas")
+CASAS = shared_data_dir() / "casas"
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

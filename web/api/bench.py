@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -172,6 +173,10 @@ def run_bench(
             "device_health_board": "/api/device-health?problems_only=true",
         }
         result: dict[str, Any] = loads(bases[0], token, paths, rounds)
-        result |= asyncio.run(fanout(settings, bases, token, dashboards=dashboards, events=rounds))
+        # in its own thread: the caller may already run an event loop (e.g. a test session with a browser)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            result |= pool.submit(
+                asyncio.run, fanout(settings, bases, token, dashboards=dashboards, events=rounds)
+            ).result()
     return result | {"homes": homes, "dashboards": dashboards, "rounds": rounds, "server_processes": servers,
                      "cpus": len(os.sched_getaffinity(0))}  # fmt: skip

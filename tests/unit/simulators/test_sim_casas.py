@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from devices.paths import shared_data_dir
 from devices.types import DeviceKind, Room
 from simulators.casas import parse_casas, read_casas
 from simulators.errors import ReplayError
 from simulators.replay import SensorMap, infer_sensor, load_mapping, replay
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "casas"
+DATA = shared_data_dir() / "casas"
 PACIFIC = timezone(timedelta(hours=-7))
 
 
