@@ -66,6 +66,12 @@ def test_caregiver_page_on_a_phone(
     assert "陈奶奶" in card.inner_text()
     assert "钥匙在物业" in card.inner_text()  # what she needs at the door
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scrolling
+    painted = page.evaluate(
+        "(() => { const c = document.querySelector('#route-map'); const d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) "
+        "if (d[i]) n++; return n; })()"
+    )
+    assert painted > 100  # the stop was drawn on the route map
     page.screenshot(path=str(artifacts / "mobile-route.png"))
 
     page.click(f"[data-task='{task_id}'] [data-act=check-in]")

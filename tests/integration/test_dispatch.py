@@ -274,6 +274,15 @@ def test_caregiver_visits_check_in_out_once_and_scope_follows_the_plan(
         "client_action_id": "act-" + uuid.uuid4().hex, "notes": "老人状态良好", "problem": True})  # fmt: skip
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "done"
+    lines = {r["caregiver_id"]: r for r in client.get("/api/map/routes", headers=staff).json()}
+    mine = lines[st.carers[0]]
+    assert mine["points"][0] == mine["points"][-1] == [29.70, 106.60]  # from the station and back
+    assert len(mine["points"]) == len(visits) + 2
+    assert mine["at"] == [
+        visits[0]["lat"],
+        visits[0]["lon"],
+    ]  # checked out there (the phone sent no position)
+    assert client.get("/api/map/routes", headers=cg).status_code == 403
     row = db.execute(
         "SELECT status, notes, problem, done_by FROM task WHERE id = %s", (int(first),)
     ).fetchone()

@@ -153,3 +153,44 @@ def make_plan(station_id: str, body: PlanRequest, conn: Conn, user: Staff) -> Pl
     _station(conn, user, station_id)
     stored = service.plan_day(conn, station_id, body.day, time_limit_s=body.time_limit_s)
     return _read(conn, station_id, body.day, stored)
+
+
+class RouteLine(BaseModel):
+    caregiver_id: str
+    station_id: str
+    points: list[tuple[float, float]]  # station, the visits in order, station
+    at: tuple[float, float] | None  # where they last checked in or out today
+
+
+POSITIONS = """
+SELECT DISTINCT ON (a.caregiver_id) a.caregiver_id, coalesce(a.lat, h.lat), coalesce(a.lon, h.lon)
+FROM visit_action a JOIN task t ON t.id = a.task_id JOIN home h ON h.id = t.home_id
+WHERE t.day = %s AND a.action IN ('check-in', 'check-out') AND a.caregiver_id = ANY(%s)
+ORDER BY a.caregiver_id, a.at DESC
+"""
+
+
+@router.get("/map/routes", responses=problems(401, 403))
+def routes(request: Request, conn: Conn, user: Staff, day: date | None = None) -> list[RouteLine]:
+    """Today's planned route of every caregiver of the stations in scope, and where each one last was."""
+    the_day = day or _today(request)
+    stations = conn.execute(
+        sql.SQL("SELECT s.id FROM station s WHERE {} ORDER BY s.id").format(station_scope(user))
+    )
+    out: list[RouteLine] = []
+    for (station_id,) in stations.fetchall():
+        stored = plan_store.current(conn, station_id, the_day)
+        if stored is None:
+            continue
+        problem = stored.plan.problem
+        home = (problem.stations[0].lat, problem.stations[0].lon)
+        where = {t.id: (t.lat, t.lon) for t in problem.tasks}
+        for r in stored.plan.routes:
+            if r.visits:
+                stops = [where[v.task_id] for v in r.visits if v.task_id in where]
+                out.append(RouteLine(caregiver_id=r.caregiver_id, station_id=station_id,
+                                     points=[home, *stops, home], at=None))  # fmt: skip
+    seen = {
+        row[0]: (row[1], row[2]) for row in conn.execute(POSITIONS, (the_day, [r.caregiver_id for r in out]))
+    }
+    return [r.model_copy(update={"at": seen.get(r.caregiver_id)}) for r in out]

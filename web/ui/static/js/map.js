@@ -1,14 +1,17 @@
-// Offline map drawn from our own data on a canvas: homes by status, stations with their 15-minute circles.
+// Offline map drawn from our own data on a canvas: homes by status, stations with their 15-minute circles,
+// caregivers' planned routes today and where each one last checked in or out.
 import { get } from "./api.js";
 import { t } from "./i18n.js";
 
 const COLOURS = { ok: "#2e7d32", device_problem: "#f9a825", alert: "#c62828" };
+const ROUTE_COLOURS = ["#6a1b9a", "#00838f", "#ef6c00", "#283593", "#ad1457", "#558b2f", "#4e342e", "#0277bd"];
 
 export class HomeMap {
   constructor(canvas, onPick) {
     this.canvas = canvas;
     this.onPick = onPick;
     this.data = { stations: [], homes: [] };
+    this.routes = [];
     this.alertHomes = new Set();
     canvas.addEventListener("click", (e) => this.pick(e));
     window.addEventListener("resize", () => this.draw());
@@ -17,6 +20,7 @@ export class HomeMap {
 
   async load() {
     this.data = await get("/api/map");
+    this.routes = await get("/api/map/routes").catch(() => []); // staff and admins only
     this.draw();
   }
 
@@ -63,6 +67,23 @@ export class HomeMap {
       g.fillStyle = COLOURS[this.alertHomes.has(h.id) ? "alert" : h.status] || "#555";
       g.fillRect(x - size / 2, y - size / 2, size, size);
     }
+    this.drawRoutes(g, p);
+  }
+
+  drawRoutes(g, p) {
+    this.routes.forEach((r, i) => {
+      g.strokeStyle = ROUTE_COLOURS[i % ROUTE_COLOURS.length]; g.lineWidth = 1.5 * devicePixelRatio;
+      g.beginPath();
+      r.points.forEach(([lat, lon], k) => { const [x, y] = p.xy(lat, lon); if (k) g.lineTo(x, y); else g.moveTo(x, y); });
+      g.stroke();
+      if (r.at) {
+        const [x, y] = p.xy(r.at[0], r.at[1]);
+        g.beginPath(); g.arc(x, y, 6 * devicePixelRatio, 0, 2 * Math.PI); g.fillStyle = g.strokeStyle; g.fill();
+        g.strokeStyle = "#fff"; g.stroke();
+        g.fillStyle = "#222"; g.fillText(r.caregiver_id, x + 8, y + 4);
+      }
+    });
+    g.lineWidth = 1;
   }
 
   pick(e) {
@@ -80,6 +101,6 @@ export class HomeMap {
   legend() {
     return `<span style="color:${COLOURS.ok}">■</span> ${t("legendOk")} <span style="color:${COLOURS.device_problem}">■</span>
       ${t("legendProblem")} <span style="color:${COLOURS.alert}">■</span> ${t("legendAlert")}
-      <span style="color:#1565c0">◯</span> ${t("circle")}`;
+      <span style="color:#1565c0">◯</span> ${t("circle")} <span style="color:${ROUTE_COLOURS[0]}">—●</span> ${t("carerRoute")}`;
   }
 }

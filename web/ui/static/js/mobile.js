@@ -17,13 +17,40 @@ function position() {
 
 function hhmm(iso) { return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : ""; }
 
+// Today's stops in order on a small offline map (our own coordinates, no tile server); done ones greyed.
+function drawRoute() {
+  const c = $("#route-map");
+  const pts = visits.filter((v) => v.lat !== undefined);
+  c.hidden = !pts.length;
+  if (!pts.length) return;
+  c.width = c.clientWidth * devicePixelRatio; c.height = c.clientHeight * devicePixelRatio;
+  const g = c.getContext("2d");
+  const lats = pts.map((v) => v.lat); const lons = pts.map((v) => v.lon);
+  const pad = 0.0005; const minLat = Math.min(...lats) - pad; const maxLat = Math.max(...lats) + pad;
+  const minLon = Math.min(...lons) - pad; const maxLon = Math.max(...lons) + pad;
+  const k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
+  const scale = Math.min(c.width / ((maxLon - minLon) * k), c.height / (maxLat - minLat));
+  const xy = (v) => [(v.lon - minLon) * k * scale, (maxLat - v.lat) * scale];
+  g.strokeStyle = "#1565c0"; g.lineWidth = 2 * devicePixelRatio; g.beginPath();
+  pts.forEach((v, i) => { const [x, y] = xy(v); if (i) g.lineTo(x, y); else g.moveTo(x, y); });
+  g.stroke();
+  g.font = `${12 * devicePixelRatio}px sans-serif`; g.textAlign = "center"; g.textBaseline = "middle";
+  pts.forEach((v, i) => {
+    const [x, y] = xy(v);
+    g.beginPath(); g.arc(x, y, 10 * devicePixelRatio, 0, 2 * Math.PI);
+    g.fillStyle = v.status === "done" ? "#9e9e9e" : v.urgent ? "#c62828" : "#1565c0"; g.fill();
+    g.fillStyle = "#fff"; g.fillText(String(i + 1), x, y);
+  });
+}
+
 function render() {
+  drawRoute();
   const queued = pending();
   $("#queued").textContent = queued.length ? `${queued.length} ${t("queued")}` : "";
   if (!visits.length) { $("#visits").innerHTML = `<p class="empty">${t("noVisits")}</p>`; return; }
   $("#visits").innerHTML = visits.map((v, i) => `
     <article class="visit ${v.status === "done" ? "done" : ""} ${v.urgent ? "urgent" : ""}" data-task="${esc(v.task_id)}">
-      <header><strong>${i + 1}. ${hhmm(v.planned_start)}–${hhmm(v.planned_end)}</strong> ${esc(v.kind)}
+      <header><strong>${i + 1}. ${hhmm(v.planned_start)}–${hhmm(v.planned_end)}</strong> ${esc(t("taskKinds")[v.kind] || v.kind)}
         ${v.urgent ? `<span class="badge">${t("urgent")}</span>` : ""}
         <span class="badge" data-status>${esc(t(v.status) || v.status)}</span></header>
       <div><strong>${esc(v.resident_name)}</strong> · ${esc(v.address)}</div>
