@@ -21,6 +21,13 @@ class StoredPlan:
     plan: Plan
 
 
+def lock(conn: psycopg.Connection[Any], station_id: str, day: date) -> None:
+    """Serialise the plan writers of one station-day until the transaction ends (re-entrant per session)."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('plan:' || %s || ':' || %s::text))", (station_id, day)
+    )
+
+
 def current(conn: psycopg.Connection[Any], station_id: str, day: date) -> StoredPlan | None:
     """The latest plan of a station-day, if any."""
     row = conn.execute(
@@ -46,9 +53,7 @@ def save(
     Tasks in a route become ``planned`` (unless started or done); pending tasks the plan left out stay
     ``pending`` and keep their reason in the plan body. Publishes a ``plan`` live event.
     """
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('plan:' || %s || ':' || %s::text))", (station_id, horizon.day)
-    )
+    lock(conn, station_id, horizon.day)
     row = conn.execute(
         "SELECT coalesce(max(version), 0) + 1 FROM plan WHERE station_id = %s AND day = %s",
         (station_id, horizon.day),

@@ -35,13 +35,6 @@ URGENT_CHANNEL = "urgent_task"
 Progress = Callable[[str], None]
 
 
-def _lock(conn: psycopg.Connection[Any], station_id: str, day: date) -> None:
-    """Serialise plan writers of one station-day (the same key ``plan_store.save`` takes; re-entrant)."""
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('plan:' || %s || ':' || %s::text))", (station_id, day)
-    )
-
-
 def plan_day(
     conn: psycopg.Connection[Any],
     station_id: str,
@@ -62,8 +55,7 @@ def plan_day(
     plan = solve(problem, time_limit_s=time_limit_s, travel=travel)
     say(f"solved: {plan.status.value}, {sum(len(r.visits) for r in plan.routes)} visits, "
         f"{len(plan.unassigned)} unassigned")  # fmt: skip
-    with conn.transaction():
-        _lock(conn, station_id, day)
+    with conn.transaction():  # save() takes the station-day lock itself
         # tasks started or done since we read them keep their state; save() only moves pending -> planned
         return plan_store.save(conn, station_id, horizon, plan, reason="plan")
 
@@ -139,7 +131,7 @@ def replan_for_task(
     with conn.transaction():
         row = task_row(conn, task_id)
         station_id, horizon = row["station_id"], Horizon(row["day"])
-        _lock(conn, station_id, horizon.day)
+        plan_store.lock(conn, station_id, horizon.day)
         row = task_row(conn, task_id)  # re-read under the lock: another planner may have placed it
         if row["status"] != "pending":
             return None

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 
 from devices import provisioning, registry
 from devices.types import DeviceKind, Room
+from dispatcher.records import DEFAULT_TZ
 from web.settings import Settings
 
 
@@ -192,3 +193,14 @@ def count(conn: psycopg.Connection, sql: str, *args: object) -> int:
     row = conn.execute(sql, args).fetchone()
     conn.commit()
     return int(row[0]) if row else 0
+
+
+def around(before_h: float, after_h: float) -> dict[str, str]:
+    """A local (Asia/Shanghai) window around now, clipped to the day, as ``{"start", "end"}`` HH:MM: the tests
+    run at any hour and routes stay short (a caregiver works at most 8 hours, so a day planned in the morning
+    cannot take an evening job)."""
+    now = datetime.now(DEFAULT_TZ)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    lo = max(midnight, now - timedelta(hours=before_h))
+    hi = min(midnight + timedelta(hours=23, minutes=59), now + timedelta(hours=after_h))
+    return {"start": lo.strftime("%H:%M"), "end": hi.strftime("%H:%M")}

@@ -24,6 +24,9 @@ devices_app = typer.Typer(
 )
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="stack directory", file_okay=False)]
+MetricsPortOpt = Annotated[
+    int | None, typer.Option(min=0, max=65535, help="serve /healthz /readyz /metrics here (0: a free port)")
+]
 
 
 def configure_logging(level: str) -> None:
@@ -165,10 +168,7 @@ def ingest(
         float, typer.Option(min=0, help="readings further ahead are dead-lettered")
     ] = 300,
     log_level: Annotated[str, typer.Option()] = "info",
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(min=0, max=65535, help="serve /healthz /readyz /metrics here (0: a free port)"),
-    ] = None,
+    metrics_port: MetricsPortOpt = None,
 ) -> None:
     """MQTT → TimescaleDB ingest worker (run N of them for scale-out)."""
     from monitor.ingest.pipeline import SkewLimits
@@ -196,10 +196,7 @@ def maintain(
     interval_s: Annotated[float, typer.Option(min=1)] = 300,
     once: Annotated[bool, typer.Option(help="run once and exit")] = False,
     log_level: Annotated[str, typer.Option()] = "info",
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(min=0, max=65535, help="serve /healthz /readyz /metrics here (0: a free port)"),
-    ] = None,
+    metrics_port: MetricsPortOpt = None,
 ) -> None:
     """Retention (drop_chunks) and the hourly activity rollup, on a timer."""
     from prometheus_client import Counter, Gauge

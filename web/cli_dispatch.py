@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from web.cli_devices import DirOpt, configure_logging
+from web.cli_devices import DirOpt, MetricsPortOpt, configure_logging
 from web.cli_dispatch_bench import register_bench
 from web.settings import load_settings
 
@@ -60,10 +60,7 @@ def planner(
     dir_: DirOpt = None,
     time_limit: Annotated[float, typer.Option(min=0.1, max=60, help="re-plan time limit in seconds")] = 2.0,
     log_level: Annotated[str, typer.Option()] = "info",
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(min=0, max=65535, help="serve /healthz /readyz /metrics here (0: a free port)"),
-    ] = None,
+    metrics_port: MetricsPortOpt = None,
 ) -> None:
     """The planner process: re-plans a station-day the moment an urgent task is created (LISTEN urgent_task)."""
     import psycopg

@@ -30,26 +30,6 @@ MAX_REPLAY_S = 6 * 86400 - 600  # replay starts at most 6 days back: the rest wo
 SIM_TZ = "Asia/Shanghai"  # simulate's default --tz: its days end at local midnight
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_log(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            raise RuntimeError(f"{log.stem} exited: {log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    raise RuntimeError(f"{log.stem} not ready after {timeout:.0f} s")
-
-
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     """Start a process with its stderr in ``log`` (the child keeps its own copy of the file)."""
     with log.open("wb") as fp:
@@ -81,10 +61,13 @@ def _caught_up(metrics_url: str, *, quiet_s: float = 3.0, timeout: float = 300) 
 @contextlib.contextmanager
 def _services(s: Settings, tag: str) -> Iterator[str]:
     """Ingest and rules (--clock data) as processes; yields the rules' metrics URL."""
+    from web.cli_bench import wait_for_log
+    from web.stack.proc import free_port
+
     logs = s.stack_dir / f"eval-{tag}"
     logs.mkdir(exist_ok=True)
     # Sessions end with the run: a reused stack's broker does not keep queueing for a finished evaluation.
-    port, d = _free_port(), ["--dir", str(s.stack_dir), "--session-expiry-s", "0"]
+    port, d = free_port(), ["--dir", str(s.stack_dir), "--session-expiry-s", "0"]
     args = {
         "ingest": [*BASE, "ingest", *d, "--worker-id", f"eval-{tag}"],
         "rules": [*BASE, "rules", *d, "--worker-id", f"eval-{tag}", "--clock", "data",
@@ -92,8 +75,8 @@ def _services(s: Settings, tag: str) -> Iterator[str]:
     }  # fmt: skip
     running = {n: _spawn(a, logs / f"{n}.log") for n, a in args.items()}
     try:
-        _wait_log(logs / "rules.log", "rules ready", running["rules"])
-        _wait_log(logs / "ingest.log", "connected", running["ingest"])
+        wait_for_log(logs / "rules.log", "rules ready", running["rules"])
+        wait_for_log(logs / "ingest.log", "connected", running["ingest"])
         yield f"http://127.0.0.1:{port}/metrics"
     finally:
         for p in running.values():

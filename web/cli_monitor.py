@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from devices.settings import MqttSettings
-from web.cli_devices import DirOpt, configure_logging
+from web.cli_devices import DirOpt, MetricsPortOpt, configure_logging
 from web.settings import load_settings
 
 escalation_app = typer.Typer(no_args_is_help=True, help="Escalation ladders per station.")
@@ -33,10 +33,7 @@ def rules(
     max_past_hours: Annotated[float, typer.Option(min=0, help="older readings are ignored")] = 24 * 7,
     max_future_s: Annotated[float, typer.Option(min=0, help="readings further ahead are ignored")] = 300,
     log_level: Annotated[str, typer.Option()] = "info",
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(min=0, max=65535, help="serve /healthz /readyz /metrics here (0: a free port)"),
-    ] = None,
+    metrics_port: MetricsPortOpt = None,
 ) -> None:
     """The rules process: readings → rule engine → alerts, escalation and notifications."""
     from monitor.ingest.pipeline import SkewLimits
@@ -160,10 +157,9 @@ def bench_alerts(
 ) -> None:
     """SOS (mosquitto_pub) → alert committed → NOTIFY latency under background load, ingest and rules running."""
     import shutil
-    import subprocess
 
     from monitor import bench_alerts as bench
-    from web.cli_bench import bench_stack, err
+    from web.cli_bench import bench_stack, err, wait_for_log
 
     if shutil.which("mosquitto_pub") is None:
         raise typer.BadParameter("mosquitto_pub is not installed (Debian package mosquitto-clients)")
@@ -188,9 +184,9 @@ def bench_alerts(
             del procs["ingest"]
         running = {n: subprocess.Popen(a, stderr=(logs / f"{n}.log").open("wb")) for n, a in procs.items()}
         try:
-            _wait_for(logs / "rules.log", "rules ready", running["rules"])
+            wait_for_log(logs / "rules.log", "rules ready", running["rules"])
             if with_ingest:
-                _wait_for(logs / "ingest.log", "connected", running["ingest"])
+                wait_for_log(logs / "ingest.log", "connected", running["ingest"])
             ops = s.mqtt(ops=True)
             with err.status(f"{rate:.0f} readings/s for {seconds:.0f} s, {probes} SOS presses"):
                 result = bench.run(
@@ -208,19 +204,6 @@ def bench_alerts(
     else:
         for k, v in result.items():
             print(f"{k:26} {v}")
-
-
-def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            raise RuntimeError(f"{log.stem} exited: {log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    raise RuntimeError(f"{log.stem} not ready after {timeout:.0f} s")
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

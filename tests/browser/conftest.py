@@ -5,12 +5,16 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from devices import registry
+from dispatcher.generate import add_service_plan
+from dispatcher.records import DEFAULT_TZ, CaregiverSpec, ShiftSpec, upsert_caregiver
+from dispatcher.service import plan_day
 from web.api.bench import server
 from web.auth import users
 from web.auth.principal import Role
@@ -67,3 +71,20 @@ def neighbourhood(settings: Settings) -> dict[str, str]:
         users.create_user(conn, username=ids["caregiver"], name="护理员小李", role=Role.CAREGIVER,
                           password=PASSWORD, station_ids=[ids["station"]], caregiver_id=f"cg-{tag}")  # fmt: skip
     return ids
+
+
+def plan_one_visit(settings: Settings, ids: dict[str, str], *, kind: str, duration: int) -> int:
+    """The neighbourhood's caregiver (on shift all day) gets today's plan with one visit of ``kind`` at the
+    neighbourhood's home; returns its task id."""
+    day = datetime.now(DEFAULT_TZ).date()
+    with psycopg.connect(settings.db().conninfo()) as conn:
+        upsert_caregiver(conn, CaregiverSpec(id=f"cg-{ids['tag']}", station_id=ids["station"], name="护理员小李",
+                                             sex="female", shifts=[ShiftSpec(start="00:00", end="23:59")]))  # fmt: skip
+        add_service_plan(conn, f"{kind}-{ids['tag']}", ids["resident"], {
+            "recurrence": "daily", "start": day.isoformat(), "kind": kind, "duration": duration,
+            "window": {"start": "00:30", "end": "23:30"}})  # fmt: skip
+        conn.commit()
+        stored = plan_day(conn, ids["station"], day, time_limit_s=1)
+        (route,) = stored.plan.routes
+        (visit,) = route.visits
+        return int(visit.task_id)

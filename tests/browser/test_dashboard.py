@@ -14,13 +14,10 @@ import pytest
 
 from devices import provisioning, registry
 from devices.types import DeviceKind, Room
-from dispatcher.generate import add_service_plan
-from dispatcher.records import DEFAULT_TZ, CaregiverSpec, ShiftSpec, upsert_caregiver
-from dispatcher.service import plan_day
 from monitor.alerts import store
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.kinds import AlertKind, Severity
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, plan_one_visit
 from tests.support import CliProcess, wait_until
 from web.settings import Settings
 
@@ -147,15 +144,7 @@ def test_staff_see_the_plan_and_send_the_nearest_caregiver(
     browser: Any, base_url: str, neighbourhood: dict[str, str], settings: Settings, artifacts: Path
 ) -> None:
     ids = neighbourhood
-    day = datetime.now(DEFAULT_TZ).date()
-    with psycopg.connect(settings.db().conninfo()) as conn:
-        upsert_caregiver(conn, CaregiverSpec(id=f"cg-{ids['tag']}", station_id=ids["station"], name="护理员小李",
-                                             sex="female", shifts=[ShiftSpec(start="00:00", end="23:59")]))  # fmt: skip
-        add_service_plan(conn, f"visit-{ids['tag']}", ids["resident"], {
-            "recurrence": "daily", "start": day.isoformat(), "kind": "visit", "duration": 30,
-            "window": {"start": "00:30", "end": "23:30"}})  # fmt: skip
-        conn.commit()
-        plan_day(conn, ids["station"], day, time_limit_s=1)
+    plan_one_visit(settings, ids, kind="visit", duration=30)
     ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
     page = ctx.new_page()
     _login(page, base_url, ids["staff"])

@@ -3,17 +3,13 @@ check-in online and check-out queued offline, sent when the network is back."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from dispatcher.generate import add_service_plan
-from dispatcher.records import DEFAULT_TZ, CaregiverSpec, ShiftSpec, upsert_caregiver
-from dispatcher.service import plan_day
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, plan_one_visit
 from tests.support import wait_until
 from web.settings import Settings
 
@@ -26,26 +22,10 @@ PHONE = {
 }
 
 
-def _plan_one_visit(settings: Settings, ids: dict[str, str]) -> int:
-    """The caregiver gets today's plan with one meal at the neighbourhood's home; returns the task id."""
-    day = datetime.now(DEFAULT_TZ).date()
-    with psycopg.connect(settings.db().conninfo()) as conn:
-        upsert_caregiver(conn, CaregiverSpec(id=f"cg-{ids['tag']}", station_id=ids["station"], name="护理员小李",
-                                             sex="female", shifts=[ShiftSpec(start="00:00", end="23:59")]))  # fmt: skip
-        add_service_plan(conn, f"meal-{ids['tag']}", ids["resident"], {
-            "recurrence": "daily", "start": day.isoformat(), "kind": "meal", "duration": 20,
-            "window": {"start": "00:30", "end": "23:30"}})  # fmt: skip
-        conn.commit()
-        stored = plan_day(conn, ids["station"], day, time_limit_s=1)
-        (route,) = stored.plan.routes
-        (visit,) = route.visits
-        return int(visit.task_id)
-
-
 def test_caregiver_page_on_a_phone(
     browser: Any, base_url: str, neighbourhood: dict[str, str], settings: Settings, artifacts: Path
 ) -> None:
-    task_id = _plan_one_visit(settings, neighbourhood)
+    task_id = plan_one_visit(settings, neighbourhood, kind="meal", duration=20)
 
     def task() -> tuple[str, str, bool]:
         with psycopg.connect(settings.db().conninfo()) as conn:

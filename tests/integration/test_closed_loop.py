@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from devices import registry
 from dispatcher.records import DEFAULT_TZ, CaregiverSpec, ShiftSpec, upsert_caregiver
-from tests.support import CliProcess, IngestProcess, wait_until
+from tests.support import CliProcess, IngestProcess, around, wait_until
 from web.api.app import create_app
 from web.auth import users
 from web.auth.principal import Role
@@ -49,11 +49,7 @@ def test_fall_to_caregiver_at_the_door(settings: Settings, tmp_path: Path) -> No
         pytest.skip("the urgent window must fit in the local day: run outside 23:00-24:00 Asia/Shanghai")
     tag = uuid.uuid4().hex[:6]
     station, carer = f"loop-{tag}", f"cg-loop-{tag}"
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    shift = ShiftSpec(  # around now, within the local day
-        start=max(midnight, now - timedelta(hours=3)).strftime("%H:%M"),
-        end=min(midnight + timedelta(hours=23, minutes=59), now + timedelta(hours=3)).strftime("%H:%M"),
-    )
+    shift = ShiftSpec(**around(3, 3))  # around now, within the local day
     with psycopg.connect(settings.db().conninfo()) as conn:
         registry.add_station(conn, id=station, name="闭环站", lat=29.70, lon=106.60, travel_mode="ebike")
         upsert_caregiver(conn, CaregiverSpec(id=carer, station_id=station, name="赵护理", sex="female",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -12,13 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from web.stack.proc import free_port
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_demo_runs_the_closed_loop_and_stops_cleanly() -> None:
@@ -26,7 +21,7 @@ def test_demo_runs_the_closed_loop_and_stops_cleanly() -> None:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "web.cli", "demo", "--dir", str(root), "--seconds", "90", "--json",
-             "--homes-per-station", "30", "--port", str(_free_port())],
+             "--homes-per-station", "30", "--port", str(free_port())],
             capture_output=True, text=True, timeout=500, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]

@@ -23,7 +23,7 @@ from dispatcher.service import create_urgent_task, plan_day, replan_for_task
 from monitor.alerts import store
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.kinds import AlertKind, Severity
-from tests.support import CliProcess, count, wait_until
+from tests.support import CliProcess, around, count, wait_until
 from web.api.app import create_app
 from web.auth import users
 from web.auth.principal import Role
@@ -44,16 +44,6 @@ class Station:
 
 def today() -> datetime:
     return datetime.now(DEFAULT_TZ)
-
-
-def around(before_h: float, after_h: float) -> dict[str, str]:
-    """A local window around now, clipped to the day: the tests run at any hour and routes stay short
-    (a caregiver works at most 8 hours, so a day planned in the morning cannot take an evening job)."""
-    now = today()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    lo = max(midnight, now - timedelta(hours=before_h))
-    hi = min(midnight + timedelta(hours=23, minutes=59), now + timedelta(hours=after_h))
-    return {"start": lo.strftime("%H:%M"), "end": hi.strftime("%H:%M")}
 
 
 def skip_near_midnight() -> None:

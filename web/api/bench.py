@@ -7,7 +7,6 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from monitor import live
 from web.auth import users
 from web.auth.principal import Role
 from web.settings import Settings
+from web.stack.proc import free_port
 
 PASSWORD = "bench-password-1234"
 
@@ -57,16 +57,10 @@ def seed(conn: psycopg.Connection[Any], *, tag: str, homes: int) -> dict[str, st
     return {"station": station, "home": home, "admin": f"bench-admin-{tag}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(settings: Settings) -> Iterator[str]:
     """`eldercare serve` as a real process (its log in a temporary file); yields its base URL."""
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "web.cli", "serve", "--dir", str(settings.stack_dir), "--port", str(port),
            "--log-level", "warning"]  # fmt: skip
     log = tempfile.NamedTemporaryFile(prefix="eldercare-serve-", suffix=".log", delete=False)  # noqa: SIM115

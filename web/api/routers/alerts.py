@@ -19,7 +19,8 @@ from monitor.rules.context import validate_settings
 from web.api import audit
 from web.api.deps import Conn, Staff, User, access_reason, client_ip, now
 from web.api.models import problems
-from web.api.scope import home_scope, resident_scope, station_scope
+from web.api.routers.stations import check_station
+from web.api.scope import home_scope, resident_scope
 from web.auth.principal import Principal, Role
 
 router = APIRouter(tags=["alerts"])
@@ -238,9 +239,7 @@ def _station_in_scope(conn: Conn, user: Principal, station_id: str) -> None:
         if user.role is not Role.ADMIN:
             raise PermissionDenied("only admins change the default ladder", code="forbidden_role")
         return
-    q = "SELECT 1 FROM station s WHERE s.id = %s AND ({})"
-    if conn.execute(sql.SQL(q).format(station_scope(user)), (station_id,)).fetchone() is None:
-        raise NotFoundError(f"no station {station_id!r}")
+    check_station(conn, user, station_id)
 
 
 @router.get("/stations/{station_id}/escalation", responses=problems(401, 403, 404))

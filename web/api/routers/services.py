@@ -16,8 +16,9 @@ from dispatcher.records import CaregiverSpec, upsert_caregiver
 from web.api import audit
 from web.api.deps import Conn, Staff, User, access_reason, client_ip
 from web.api.models import problems
-from web.api.scope import resident_scope, station_scope
-from web.auth.principal import Principal, Role
+from web.api.routers.stations import check_station
+from web.api.scope import resident_scope
+from web.auth.principal import Principal
 
 router = APIRouter(tags=["services"])
 
@@ -56,12 +57,6 @@ class BookingCreated(BaseModel):
     task_id: int
 
 
-def _station(conn: Conn, user: Principal, station_id: str) -> None:
-    query = sql.SQL("SELECT 1 FROM station s WHERE s.id = %s AND {}").format(station_scope(user))
-    if user.role is Role.CAREGIVER or conn.execute(query, (station_id,)).fetchone() is None:
-        raise NotFoundError(f"no station {station_id!r}")
-
-
 def _resident(conn: Conn, user: Principal, resident_id: str) -> None:
     query = sql.SQL("SELECT 1 FROM resident r JOIN home h ON h.id = r.home_id WHERE r.id = %s AND {}").format(
         resident_scope(user)
@@ -73,7 +68,7 @@ def _resident(conn: Conn, user: Principal, resident_id: str) -> None:
 @router.get("/stations/{station_id}/caregivers", responses=problems(401, 403, 404))
 def list_caregivers(station_id: str, conn: Conn, user: Staff) -> list[CaregiverRead]:
     """The station's caregivers with skills, shifts and travel mode."""
-    _station(conn, user, station_id)
+    check_station(conn, user, station_id)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT id, station_id, name, sex, skills, languages, travel_mode, shifts, break_minutes,"
@@ -88,7 +83,7 @@ def put_caregiver(caregiver_id: str, body: CaregiverSpec, conn: Conn, user: Staf
     """Add or update a caregiver of a station in scope (the path id must match the body's)."""
     if body.id != caregiver_id:
         raise NotFoundError(f"body id {body.id!r} is not {caregiver_id!r}")
-    _station(conn, user, body.station_id)
+    check_station(conn, user, body.station_id)
     with conn.transaction():
         upsert_caregiver(conn, body)
     return CaregiverRead(**body.model_dump(), active=True)
@@ -148,7 +143,7 @@ def resident_tasks(resident_id: str, request: Request, conn: Conn, user: User) -
 @router.get("/stations/{station_id}/tasks", responses=problems(401, 403, 404))
 def station_tasks(station_id: str, conn: Conn, user: Staff, day: date) -> list[TaskRead]:
     """A station-day's tasks with their status (planned, started, done …)."""
-    _station(conn, user, station_id)
+    check_station(conn, user, station_id)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT * FROM task WHERE station_id = %s AND day = %s ORDER BY window_start, id",

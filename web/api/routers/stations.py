@@ -14,6 +14,7 @@ from dispatcher.travel import DEFAULT_SPEEDS_KMH
 from web.api.deps import Admin, Conn, User
 from web.api.models import MapHome, StationCreate, StationRead, problems
 from web.api.scope import home_scope, station_scope
+from web.auth.principal import Principal
 
 router = APIRouter(tags=["stations"])
 CIRCLE_MINUTES = 15
@@ -43,15 +44,20 @@ def list_stations(conn: Conn, user: User) -> list[StationRead]:
         return cur.execute(query.format(_STATION_COLS, station_scope(user))).fetchall()
 
 
-@router.get("/stations/{station_id}", responses=problems(401, 404))
-def get_station(station_id: str, conn: Conn, user: User) -> StationRead:
-    """One station (404 outside the caller's scope)."""
+def check_station(conn: Conn, user: Principal, station_id: str) -> StationRead:
+    """The station if it is in the caller's scope, else NotFoundError (no hint that it exists)."""
     with conn.cursor(row_factory=class_row(StationRead)) as cur:
         query = sql.SQL("SELECT {} FROM station s WHERE s.id = %s AND {}")
         row = cur.execute(query.format(_STATION_COLS, station_scope(user)), (station_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"no station {station_id!r}")
     return row
+
+
+@router.get("/stations/{station_id}", responses=problems(401, 404))
+def get_station(station_id: str, conn: Conn, user: User) -> StationRead:
+    """One station (404 outside the caller's scope)."""
+    return check_station(conn, user, station_id)
 
 
 @router.post("/stations", status_code=201, responses=problems(401, 403, 409, 422))

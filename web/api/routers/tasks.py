@@ -16,6 +16,7 @@ from dispatcher.visits import Action, VisitAction, record, visits_for_caregiver
 from web.api import audit
 from web.api.deps import Conn, Staff, User, access_reason, client_ip, now
 from web.api.models import problems
+from web.api.routers.stations import check_station
 from web.api.scope import station_scope
 from web.auth.principal import Principal
 
@@ -128,18 +129,12 @@ def decline(task_id: int, body: VisitAction, request: Request, conn: Conn, user:
     return _act(request, conn, user, task_id, "decline", body)
 
 
-def _station(conn: Conn, user: Principal, station_id: str) -> None:
-    query = sql.SQL("SELECT 1 FROM station s WHERE s.id = %s AND {}").format(station_scope(user))
-    if conn.execute(query, (station_id,)).fetchone() is None:
-        raise NotFoundError(f"no station {station_id!r}")
-
-
 @router.get("/stations/{station_id}/plan", responses=problems(401, 403, 404))
 def get_plan(
     station_id: str, request: Request, conn: Conn, user: Staff, day: Annotated[date | None, Query()] = None
 ) -> PlanRead:
     """The current plan of a station-day: routes, visits, breaks and unassigned tasks with reasons."""
-    _station(conn, user, station_id)
+    check_station(conn, user, station_id)
     the_day = day or _today(request)
     stored = plan_store.current(conn, station_id, the_day)
     if stored is None:
@@ -150,7 +145,7 @@ def get_plan(
 @router.post("/stations/{station_id}/plan", responses=problems(401, 403, 404, 422))
 def make_plan(station_id: str, body: PlanRequest, conn: Conn, user: Staff) -> PlanRead:
     """Generate the day's tasks and solve the station-day (a new version; the old ones are kept)."""
-    _station(conn, user, station_id)
+    check_station(conn, user, station_id)
     stored = service.plan_day(conn, station_id, body.day, time_limit_s=body.time_limit_s)
     return _read(conn, station_id, body.day, stored)
 
