@@ -57,6 +57,9 @@ def bench_solomon(
         Path | None, typer.Option("--data", help="Solomon directory (default: shared data)", file_okay=False)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, help="instances solved in parallel processes (one core each)")
+    ] = 1,
 ) -> None:
     """Solomon VRPTW instances with the planner's routing model, compared with the best-known solutions."""
     from dispatcher import bench_solomon as bench
@@ -68,7 +71,7 @@ def bench_solomon(
     except BenchmarkInputError as exc:
         raise typer.BadParameter(str(exc), param_hint="--instances") from exc
     with _progress("solomon") as step:
-        result = bench.run(chosen, time_limit_s=time_limit, directory=data, on_instance=step)
+        result = bench.run(chosen, time_limit_s=time_limit, directory=data, on_instance=step, jobs=jobs)
     _emit(result, as_json, _solomon_lines)
 
 

@@ -1,17 +1,23 @@
-"""Fewest vehicles first: solve, then repeatedly remove the shortest route and re-insert its visits elsewhere."""
+"""Fewest vehicles first: a first solve, route elimination (ejection pool or OR-Tools), then a distance polish."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import random
 import time
+from collections.abc import Callable
 
+from dispatcher.scheduling.ejection import Route, remove_one_route, vrptw_of
 from dispatcher.scheduling.engine import solve_spec
-from dispatcher.scheduling.spec import RawSolution, RoutingSpec, SearchSpec, SolveStatus
+from dispatcher.scheduling.ruin import ruin_recreate
+from dispatcher.scheduling.spec import RawSolution, RawVisit, RoutingSpec, SearchSpec, SolveStatus
 
-FIRST_SHARE = 0.4  # of the time limit for the first solve
-POLISH_SHARE = 0.15  # of the time limit kept for polishing the best solution
-ATTEMPT_SHARE = 0.25  # at most, per route-elimination attempt (it stops early on success)
+FIRST_SHARE = 0.1  # of the time limit for the first solve
+ELIMINATE_UNTIL = 0.6  # route elimination stops at this share of the limit at the latest
+RUIN_UNTIL = 0.85  # then ruin-and-recreate shortens the routes; OR-Tools polishes in the rest
+ATTEMPT_SHARE = 0.25  # at most, per OR-Tools route-elimination attempt (it stops early on success)
 _OK = (SolveStatus.FEASIBLE, SolveStatus.OPTIMAL)
 
 
@@ -27,57 +33,125 @@ def _with_fleet(spec: RoutingSpec, vehicles: int, penalty: int) -> RoutingSpec:
     return dataclasses.replace(spec, nodes=nodes, vehicles=spec.vehicles[:vehicles])
 
 
-def minimise_vehicles(spec: RoutingSpec, search: SearchSpec) -> RawSolution:
+def minimise_vehicles(spec: RoutingSpec, search: SearchSpec, *, seed: int = 0) -> RawSolution:
     """Hierarchical objective (vehicles, then cost) for specs whose visits are all mandatory.
 
-    A first solve uses part of the limit; then, while time remains, the route with the fewest visits is
-    removed and the others seed a solve with one vehicle fewer, in which leaving a visit out costs more
-    than the whole fleet; that search stops as soon as it serves every visit, and its result is kept only
-    then. The rest of the limit polishes the best solution (cost only, its vehicle count fixed).
+    A first solve uses a tenth of the limit. Route elimination then runs until 60 % of it at most: on
+    plain VRPTW specs (one depot, identical vehicles, one window per visit) an ejection-pool heuristic
+    empties one route at a time (see ``ejection``) and ruin-and-recreate then shortens the routes until
+    85 % (see ``ruin``); on other specs OR-Tools re-solves with one vehicle fewer and droppable visits.
+    The rest of the limit polishes distance with OR-Tools, the vehicle count fixed and no fixed vehicle
+    cost (a fixed cost on the first arc of each route misleads guided local search).
 
     Args:
         spec: Integer routing data (vehicles identical, as in Solomon instances).
         search: Search settings; ``time_limit_s`` bounds the whole procedure.
+        seed: Seed of the elimination heuristic's random choices.
 
     Returns:
-        The best raw solution found (with the wall time of the whole procedure).
+        The best raw solution found (with the wall time of the whole procedure), one route per vehicle.
     """
     began = time.perf_counter()
     limit = search.time_limit_s
-
-    def left() -> float:
-        return limit - (time.perf_counter() - began)
-
     best = solve_spec(spec, dataclasses.replace(search, time_limit_s=limit * FIRST_SHARE))
-    fixed = max(1, max((v.fixed_cost for v in spec.vehicles), default=1))  # exceeds any route's cost
-    while best.status in _OK and not best.dropped and left() > limit * POLISH_SHARE:
-        routes = _routes(best)
-        if len(routes) <= max(1, _capacity_bound(spec)):
-            break
-        shortest = min(range(len(routes)), key=lambda i: len(routes[i]))
-        seed = [r for i, r in enumerate(routes) if i != shortest]
-        # a dropped visit costs more than the whole fleet: below (k + 1) fixed costs, nothing is dropped
-        trial = _with_fleet(spec, len(seed), (len(seed) + 2) * fixed)
-        attempt = solve_spec(
-            trial,
-            dataclasses.replace(
-                search,
-                time_limit_s=min(left() - limit * POLISH_SHARE, limit * ATTEMPT_SHARE),
-                initial_routes=seed,
-                stop_below=(len(seed) + 1) * fixed,
-            ),
-        )
-        if attempt.status not in _OK or attempt.dropped:
-            break
-        best = _padded(attempt, len(spec.vehicles))
-    if best.status in _OK and left() > 0.5:
-        routes = _routes(best)
-        trial = dataclasses.replace(spec, vehicles=spec.vehicles[: len(routes)])
-        polished = solve_spec(trial, dataclasses.replace(search, time_limit_s=left(), initial_routes=routes))
-        if polished.status in _OK and not polished.dropped and polished.objective <= best.objective:
-            best = _padded(polished, len(spec.vehicles))
+    if best.status not in _OK or best.dropped:
+        best.wall_s = time.perf_counter() - began
+        return best
+    deadline = began + limit * ELIMINATE_UNTIL
+    rng = random.Random(seed)
+    routes = _eliminate(spec, search, _routes(best), deadline, rng)
+    plain = vrptw_of(spec)
+    if plain is not None:
+        routes = ruin_recreate(plain, routes, deadline=began + limit * RUIN_UNTIL, rng=rng)
+    remaining = limit - (time.perf_counter() - began)
+    trial = dataclasses.replace(
+        spec, vehicles=[dataclasses.replace(v, fixed_cost=0) for v in spec.vehicles[: len(routes)]]
+    )
+    polished = solve_spec(
+        trial, dataclasses.replace(search, time_limit_s=max(0.1, remaining), initial_routes=routes)
+    )
+    if polished.status in _OK and not polished.dropped:
+        best = _padded(polished, len(spec.vehicles))
+    elif len(routes) < len(_routes(best)):  # the model rejected the routes (it should not): read them
+        best = _padded(_as_raw(spec, routes), len(spec.vehicles))
     best.wall_s = time.perf_counter() - began
     return best
+
+
+def _eliminate(
+    spec: RoutingSpec, search: SearchSpec, routes: list[list[int]], deadline: float, rng: random.Random
+) -> list[list[int]]:
+    """Remove routes one at a time until ``deadline`` or the capacity bound; the last full solution."""
+    bound = max(1, _capacity_bound(spec))
+    plain = vrptw_of(spec)
+    step: Callable[[list[list[int]]], list[list[int]] | None]
+    if plain is not None:
+
+        def step(current: list[list[int]]) -> list[list[int]] | None:
+            return remove_one_route(plain, current, deadline=deadline, rng=rng)
+
+    else:
+
+        def step(current: list[list[int]]) -> list[list[int]] | None:
+            return _ortools_step(spec, search, current, deadline)
+
+    while len(routes) > bound and time.perf_counter() < deadline:
+        fewer = step(routes)
+        if fewer is None:
+            break
+        routes = [r for r in fewer if r]
+    return routes
+
+
+def _ortools_step(
+    spec: RoutingSpec, search: SearchSpec, routes: list[list[int]], deadline: float
+) -> list[list[int]] | None:
+    """One vehicle fewer by OR-Tools: the shortest route's visits droppable at more than the fleet costs."""
+    fixed = max(1, max((v.fixed_cost for v in spec.vehicles), default=1))
+    shortest = min(range(len(routes)), key=lambda i: len(routes[i]))
+    seed = [r for i, r in enumerate(routes) if i != shortest]
+    trial = _with_fleet(spec, len(seed), (len(seed) + 2) * fixed)
+    budget = min(deadline - time.perf_counter(), search.time_limit_s * ATTEMPT_SHARE)
+    attempt = solve_spec(
+        trial,
+        dataclasses.replace(
+            search, time_limit_s=max(0.1, budget), initial_routes=seed, stop_below=(len(seed) + 1) * fixed
+        ),
+    )
+    if attempt.status not in _OK or attempt.dropped:
+        return None
+    return _routes(attempt)
+
+
+def _as_raw(spec: RoutingSpec, routes: list[list[int]]) -> RawSolution:
+    """Eliminated routes as a raw solution (earliest service starts) without a polish."""
+    plain = vrptw_of(spec)
+    assert plain is not None  # only the ejection pool returns routes the model could not read
+    raw_routes, depart, arrive = [], [], []
+    for nodes in routes:
+        r = Route(plain, nodes)
+        visits, prev = [], plain.depot
+        for k, n in enumerate(nodes):
+            arrival = r.leave[k] + plain.travel[prev][n]
+            visits.append(RawVisit(node=n, start=r.leave[k + 1] - plain.service[n], arrival=arrival))
+            prev = n
+        raw_routes.append(visits)
+        depart.append(plain.start)
+        arrive.append(r.leave[-1] + plain.travel[prev][plain.depot])
+    cost = sum(
+        plain.cost[a][b] for r in routes for a, b in itertools.pairwise([plain.depot, *r, plain.depot])
+    )
+    return RawSolution(
+        status=SolveStatus.FEASIBLE,
+        routes=raw_routes,
+        depart=depart,
+        arrive=arrive,
+        breaks=[[] for _ in routes],
+        dropped=[],
+        objective=cost,
+        wall_s=0.0,
+        routing_status="ejection pool, not polished",
+    )
 
 
 def _padded(raw: RawSolution, vehicles: int) -> RawSolution:
