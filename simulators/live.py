@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devices.types import Reading
 from simulators.clock import SimClock, merge
@@ -26,6 +27,7 @@ class Progress:
     sim_ts: float = 0.0  # simulated time of the last item handed out
     lag_s: float = 0.0  # how late (wall seconds) the last item went out
     done: bool = False  # every stream ran out
+    lags: list[float] = field(default_factory=list)  # how late each published item went out (wall seconds)
 
 
 def due_at(clock: SimClock, sim_ts: float) -> float:
@@ -76,6 +78,7 @@ def run_live(
             prog.incidents += 1
             continue
         publish(home, item)
+        prog.lags.append(max(now() - due, 0.0))  # after the publish call: a blocked publish is late too
         if isinstance(item, Reading):
             prog.published += 1
         elif isinstance(item, StatusChange):
@@ -88,3 +91,12 @@ def tag(home: Home, stream: Iterable[tuple[float, object]]) -> Iterable[tuple[fl
     """Attach the home to each item of its stream (so the merged stream knows whose device it is)."""
     for ts, item in stream:
         yield ts, (home, item)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100, nearest rank) of ``values``; 0.0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(math.ceil(q / 100 * len(ordered)) - 1, 0)
+    return ordered[min(rank, len(ordered) - 1)]

@@ -2,6 +2,9 @@
 
 paho's own ``loop_start`` gives each client a thread that calls ``select()``, which fails silently past file
 descriptor 1024 (about 340 clients per process); this loop has no such limit (one descriptor per client).
+New connections are paced (``connect_rate`` per second) so a broker checking passwords is not flooded, and
+keepalives are checked for a slice of the clients per pass (every client within ``MISC_SWEEP_S``): calling
+paho's ``loop_misc`` on 20,000 clients every second would take most of a core.
 """
 
 from __future__ import annotations
@@ -15,14 +18,23 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 RECONNECT_S = 2.0
-MISC_EVERY_S = 1.0
+MISC_SWEEP_S = 10.0  # every client's keepalive is looked at this often (keepalive 60 s: a ping at 60..70 s)
 
 
 class NetLoop:
     """Drives the network I/O of registered clients: connects, reads, writes, keepalives and reconnects."""
 
-    def __init__(self) -> None:
-        """Create the selector; the thread starts on :meth:`start`."""
+    def __init__(self, *, connect_rate: float = 0.0) -> None:
+        """Create the selector; the thread starts on :meth:`start`.
+
+        Args:
+            connect_rate: connection attempts per second at most (0: no limit).
+        """
+        self._rate = connect_rate
+        self._tokens = 1.0
+        self._last_fill = time.monotonic()
+        self._sweep: list[mqtt.Client] = []
+        self._sweep_at = 0
         self._sel = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._managed: set[mqtt.Client] = set()  # clients to keep connected
@@ -78,11 +90,22 @@ class NetLoop:
     def _on_written(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         self._modify(sock, client, selectors.EVENT_READ)
 
+    def _budget(self, now: float) -> int:
+        """How many connection attempts the rate limit allows now."""
+        if self._rate <= 0:
+            return 1 << 30
+        self._tokens = min(self._tokens + (now - self._last_fill) * self._rate, max(self._rate / 10, 1.0))
+        self._last_fill = now
+        return int(self._tokens)
+
     def _connect_due(self, now: float) -> None:
+        budget = self._budget(now)
         with self._lock:
-            due = [c for c, at in self._due.items() if at <= now]
+            due = [c for c, at in self._due.items() if at <= now][:budget]
             for client in due:
                 del self._due[client]
+        if self._rate > 0:
+            self._tokens -= len(due)
         for client in due:
             try:
                 client.reconnect()
@@ -91,20 +114,27 @@ class NetLoop:
                     if client in self._managed:
                         self._due[client] = now + RECONNECT_S
 
+    def _misc(self, elapsed: float) -> None:
+        """Keepalives of the next slice of clients (all of them once per ``MISC_SWEEP_S``)."""
+        if self._sweep_at >= len(self._sweep):
+            with self._lock:
+                self._sweep = list(self._managed)
+            self._sweep_at = 0
+        step = max(int(len(self._sweep) * elapsed / MISC_SWEEP_S) + 1, 1)
+        for client in self._sweep[self._sweep_at : self._sweep_at + step]:
+            client.loop_misc()
+        self._sweep_at += step
+
     def _run(self) -> None:
-        last_misc = 0.0
+        last = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
             self._connect_due(now)
-            for key, mask in self._sel.select(timeout=0.05):
+            for key, mask in self._sel.select(timeout=0.02):
                 client: mqtt.Client = key.data
                 if mask & selectors.EVENT_READ:
                     client.loop_read()
                 if mask & selectors.EVENT_WRITE:
                     client.loop_write()
-            if now - last_misc >= MISC_EVERY_S:
-                last_misc = now
-                with self._lock:
-                    clients = list(self._managed)
-                for client in clients:
-                    client.loop_misc()
+            self._misc(now - last)
+            last = now

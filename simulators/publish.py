@@ -50,6 +50,8 @@ class Publisher:
         encode: Encoder,
         max_inflight: int = 1000,
         keepalive: int = 60,
+        connect_rate: float = 0.0,
+        bind_address: str = "",
     ) -> None:
         """Set up; nothing connects until the first publish.
 
@@ -60,16 +62,21 @@ class Publisher:
             encode: payload for a reading of a device (native JSON or zigbee2mqtt JSON by ``device.transport``).
             max_inflight: QoS 1 messages not yet acknowledged, over all clients, before publish blocks.
             keepalive: MQTT keepalive in seconds.
+            connect_rate: new connections per second at most (0: no limit).
+            bind_address: local address to connect from (e.g. 127.0.0.2: each local address has its own
+                28,000 ephemeral ports towards the broker).
         """
-        self._host, self._port, self._keepalive = host, port, keepalive
+        self._host, self._port, self._keepalive, self._bind = host, port, keepalive, bind_address
         self._credentials, self._encode = credentials, encode
         self._clients: dict[str, mqtt.Client] = {}
         self._slots = threading.BoundedSemaphore(max_inflight)
         self._pending: dict[str, int] = {}  # QoS 1 messages awaiting PUBACK, per client
+        self._slotted: dict[str, int] = {}  # of those, the ones sent while connected (holding a slot)
         self._lock = threading.Lock()
-        self._net = NetLoop()
+        self._net = NetLoop(connect_rate=connect_rate)
         self._net.start()
         self.published = 0
+        self._up: set[str] = set()  # clients connected now (changed by the network thread only)
 
     def _client(self, client_id: str) -> mqtt.Client:
         client = self._clients.get(client_id)
@@ -83,31 +90,63 @@ class Publisher:
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
-        client.connect_async(self._host, self._port, keepalive=self._keepalive)
+        client.on_disconnect = self._on_disconnect
+        client.connect_async(self._host, self._port, keepalive=self._keepalive, bind_address=self._bind)
         self._net.add(client)
         self._clients[client_id] = client
         return client
 
-    @staticmethod
-    def _on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+    def connect(self, client_ids: list[str]) -> None:
+        """Connect these devices and gateways now (paced by ``connect_rate``) instead of on first message."""
+        for client_id in client_ids:
+            self._client(client_id)
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         if not reason.is_failure:
+            self._up.add(str(userdata))
             client.publish(status_topic(str(userdata)), b"online", qos=1, retain=True)
 
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._up.discard(str(userdata))
+        self._release(str(userdata))  # its messages wait in paho for the reconnect; other clients go on
+
+    def online(self) -> set[str]:
+        """The ids of the clients connected now (a copy)."""
+        return self._up.copy()
+
+    @property
+    def connected(self) -> int:
+        """Clients connected to the broker now."""
+        return len(self._up)
+
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        client_id = str(userdata)
         with self._lock:
-            if self._pending.get(str(userdata), 0) <= 0:
+            if self._pending.get(client_id, 0) <= 0:
                 return  # a status message, not a counted reading
-            self._pending[str(userdata)] -= 1
-        self._slots.release()
+            self._pending[client_id] -= 1
+            slotted = self._slotted.get(client_id, 0) > 0
+            if slotted:
+                self._slotted[client_id] -= 1
+        if slotted:
+            self._slots.release()
 
     def publish(self, device: Device, reading: Reading) -> None:
         """Publish one reading on the device's topic through its own (or its gateway's) client, QoS 1."""
         client_id = (
             device.gateway_id if device.transport is Transport.Z2M and device.gateway_id else device.device_id
         )
-        self._slots.acquire()
+        # Only a connected client takes an in-flight slot: one that is still connecting (or cannot connect)
+        # buffers its messages like a real device does, and must not stall every other client's publishing.
+        slotted = client_id in self._up
+        if slotted:
+            self._slots.acquire()
         with self._lock:
             self._pending[client_id] = self._pending.get(client_id, 0) + 1
+            if slotted:
+                self._slotted[client_id] = self._slotted.get(client_id, 0) + 1
         info = self._client(client_id).publish(device.topic, self._encode(device, reading), qos=1)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             self._forget(client_id, 1)
@@ -115,11 +154,19 @@ class Publisher:
         self.published += 1
 
     def _forget(self, client_id: str, count: int | None = None) -> None:
-        """Give back the in-flight slots of messages that will never be acknowledged."""
+        """Stop waiting for messages that will never be acknowledged, and give back their slots."""
         with self._lock:
             held = self._pending.get(client_id, 0)
             drop = held if count is None else min(count, held)
             self._pending[client_id] = held - drop
+        self._release(client_id, drop)
+
+    def _release(self, client_id: str, count: int | None = None) -> None:
+        """Give back in-flight slots held by a client's messages (all of them when ``count`` is None)."""
+        with self._lock:
+            held = self._slotted.get(client_id, 0)
+            drop = held if count is None else min(count, held)
+            self._slotted[client_id] = held - drop
         for _ in range(drop):
             self._slots.release()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -100,18 +102,32 @@ def _credentials(
 
     from simulators.station import issue_credentials, register_homes, station_location
 
+    t0 = time.monotonic()
     with psycopg.connect(s.db().conninfo()) as conn:
         if provision:
             where = station_location(conn, station) if station else (0.0, 0.0)
-            created = register_homes(conn, homes=homes, station_id=station, where=where, seed=seed)
-            log.info("provisioned %d new homes (%d already registered)", created, len(homes) - created)
+
+            def shown(done: int) -> None:
+                if len(homes) >= 1000:
+                    print(f"provision: {done}/{len(homes)} homes registered ({time.monotonic() - t0:.1f} s)",
+                          file=sys.stderr, flush=True)  # fmt: skip
+
+            created = register_homes(
+                conn, homes=homes, station_id=station, where=where, seed=seed, progress=shown
+            )
+            log.info("provisioned %d new homes (%d already registered) in %.1f s",
+                     created, len(homes) - created, time.monotonic() - t0)  # fmt: skip
         else:
             ids = [h.home_id for h in homes]
             row = conn.execute("SELECT count(*) FROM home WHERE id = ANY(%s)", (ids,)).fetchone()
             if row is None or row[0] != len(homes):
                 raise typer.BadParameter("the simulated homes are not registered: add --provision")
+        t1 = time.monotonic()
         creds = issue_credentials(conn, homes=homes, broker=s.mqtt())
-    time.sleep(0.5)  # let the broker reload its password file before the devices connect
+        log.info("issued %d broker credentials in %.1f s", len(creds), time.monotonic() - t1)
+    time.sleep(
+        0.5 + len(creds) / 50_000
+    )  # let the broker reload its password file before the devices connect
     return creds
 
 
@@ -162,10 +178,55 @@ def _null() -> Iterator[None]:
     yield None
 
 
+def _replay_source(text: str) -> Path:
+    """``casas:PATH`` -> the path of an existing file; anything else is a usage error (exit 2)."""
+    scheme, sep, rest = text.partition(":")
+    if not sep or scheme != "casas" or not rest:
+        raise typer.BadParameter(
+            f"{text!r}: want casas:PATH (the only log format known)", param_hint="--replay"
+        )
+    path = Path(rest)
+    if not path.is_file():
+        raise typer.BadParameter(f"{path}: no such file", param_hint="--replay")
+    return path
+
+
+def _load_display(label: str, homes: int, started: float) -> Callable[[Any, bool], None]:
+    """A progress line on stderr per tick: homes online, connections, messages/s, incidents, lag."""
+    last = {"n": 0.0, "t": time.monotonic(), "ready": 0.0}
+
+    def show(snap: Any, running: bool) -> None:
+        now = time.monotonic()
+        rate = (snap.published - last["n"]) / max(now - last["t"], 1e-6)
+        last["n"], last["t"] = snap.published, now
+        if running and not last["ready"]:
+            last["ready"] = 1
+            print(f"{label} ready: {snap.homes_online}/{homes} homes online, {snap.connected} connections "
+                  f"({now - started:.0f} s to connect)", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"{label} | {snap.homes_online}/{homes} homes online | {snap.connected} connections | "
+              f"{snap.published} msgs ({rate:.0f}/s) | {snap.incidents} incidents | lag {snap.lag_s:.2f}s",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    return show
+
+
+def _broker_cpu(s: Settings) -> float | None:
+    """CPU seconds the broker process has used so far (None when its pid is unknown)."""
+    pid_file = s.mqtt().pid_file
+    try:
+        pid = int(Path(str(pid_file)).read_text().split()[0])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def simulate(
-    station: Annotated[str, typer.Option(help="station the homes belong to (must exist with --provision)")],
+    station: Annotated[
+        str | None, typer.Option(help="station the homes belong to (must exist with --provision)")
+    ] = None,
     dir_: DirOpt = None,
-    homes: Annotated[int, typer.Option(min=1, max=20000, help="number of simulated homes")] = 10,
+    homes: Annotated[int, typer.Option(min=1, max=50000, help="number of simulated homes")] = 10,
     provision: Annotated[
         bool, typer.Option(help="register missing homes, residents and devices first")
     ] = False,
@@ -189,24 +250,60 @@ def simulate(
     tz: Annotated[
         str, typer.Option(help="the residents' local time zone (routines follow it)")
     ] = "Asia/Shanghai",
+    replay: Annotated[
+        str | None, typer.Option(help="casas:PATH: replay a CASAS log as one home instead of simulating")
+    ] = None,
+    home_id: Annotated[str, typer.Option(help="with --replay: the home to replay into")] = "casas-h00001",
+    mapping: Annotated[
+        Path | None, typer.Option(help="with --replay: sensor mapping (.json or .csv)", exists=True)
+    ] = None,
+    mix: Annotated[str, typer.Option(help="neighbourhood (~11 connections a home) or gateway (~5)")] = (
+        "neighbourhood"
+    ),
+    processes: Annotated[int, typer.Option(min=0, help="worker processes (0: one per 5,000 homes)")] = 0,
+    connect_rate: Annotated[float, typer.Option(min=1, help="new broker connections per second")] = 1000.0,
+    max_lag_ms: Annotated[
+        float, typer.Option(min=1, help="p99 publish lag above this = falling behind (exit 1)")
+    ] = 1000.0,
+    json_: Annotated[bool, typer.Option("--json", help="print one JSON record of the run on stdout")] = False,
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
     """Simulated homes publishing over MQTT with their devices' own credentials (readings never run ahead
-    of the real clock: an accelerated run catches up with now and then continues in real time).
-    SIGTERM/SIGINT stop it cleanly."""
-    from simulators.engine import HomeSim
+    of the real clock: an accelerated run catches up with now and then continues in real time), or with
+    --replay casas:PATH a real sensor log. SIGTERM/SIGINT stop it cleanly."""
+    if replay is not None:
+        path = _replay_source(replay)
+        _replay(path, dir_=dir_, home_id=home_id, station=station, speed=speed, limit=None,
+                mapping=mapping, seconds=seconds, tz=tz, log_level=log_level)  # fmt: skip
+        return
+    if station is None:
+        raise typer.BadParameter("give --station (or --replay casas:PATH)", param_hint="--station")
+    _simulate(station, dir_=dir_, homes=homes, provision=provision, speed=speed, seed=seed,
+              incidents=incidents, truth=truth, seconds=seconds, days=days, start=start, tz=tz, mix=mix,
+              processes=processes or -(-homes // 5000), connect_rate=connect_rate, max_lag_ms=max_lag_ms,
+              json_=json_, log_level=log_level)  # fmt: skip
+
+
+def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, speed: float, seed: int,
+              incidents: str, truth: Path | None, seconds: float | None, days: int, start: str | None, tz: str,
+              mix: str, processes: int, connect_rate: float, max_lag_ms: float, json_: bool,
+              log_level: str) -> None:  # fmt: skip
     from simulators.errors import SimulatorError
     from simulators.incidents import parse_spec
-    from simulators.live import tag
+    from simulators.load import LoadJob, raise_fd_limit, run_load, summary
     from simulators.schedule import validate
-    from simulators.station import station_homes
+    from simulators.station import Mix, station_homes
     from web.settings import load_settings
 
     configure_logging(log_level)
+    try:
+        the_mix = Mix(mix)
+    except ValueError:
+        raise typer.BadParameter(f"unknown mix {mix!r}", param_hint="--mix") from None
     lead = 0.0 if speed <= 1 else (speed - 1) * seconds if seconds is not None else 86400.0
     sim_start = _start(start, tz=_zone(tz), lead=timedelta(seconds=lead))
     n_days = days or 3650
-    the_homes = station_homes(station, homes, seed=seed)
+    the_homes = station_homes(station, homes, seed=seed, mix=the_mix)
     try:
         spec = parse_spec("" if incidents.strip() == "none" else incidents)
         plan = (
@@ -218,11 +315,37 @@ def simulate(
         raise typer.BadParameter(str(exc), param_hint="--incidents") from None
     s = load_settings(dir_)
     creds = _credentials(s, the_homes, provision=provision, station=station, seed=seed)
-    sims = [HomeSim(h, start=sim_start, days=n_days, seed=seed, plan=plan) for h in the_homes]
-    streams = [tag(sim.home, sim.stream()) for sim in sims]
-    prog = _run(streams, publisher=_publisher(s, creds), speed=speed, start=sim_start, seconds=seconds,
-                truth=truth, label="simulate")  # fmt: skip
-    print(f"simulate: {homes} homes, {prog.published} readings, {prog.incidents} incidents", file=sys.stderr)
+    fd_limit = raise_fd_limit()
+    mq = s.mqtt()
+    job = LoadJob(homes=the_homes, start=sim_start, days=n_days, seed=seed, plan=plan, speed=speed,
+                  host=mq.host, port=mq.port, credentials=creds, processes=min(processes, homes),
+                  connect_rate=connect_rate, truth=truth)  # fmt: skip
+    log.info("simulate: %d homes, %d broker accounts, %d processes (fd limit %d), from simulated %s at speed %g",
+             homes, len(creds), job.processes, fd_limit, sim_start.isoformat(), speed)  # fmt: skip
+    broker0, t0 = _broker_cpu(s), time.monotonic()
+    with _stop_on_signals() as stop:
+        results = run_load(job, seconds=seconds, stop=stop, on_tick=_load_display("simulate", homes, t0))
+    broker1 = _broker_cpu(s)
+    record = summary(results, extra={"mix": the_mix.value, "speed": speed})
+    if broker0 is not None and broker1 is not None and record["seconds"]:
+        record["broker_cpu_percent_run_and_ramp"] = round(
+            100 * (broker1 - broker0) / (time.monotonic() - t0), 1
+        )
+    record["falling_behind"] = record["publish_lag_ms_p99"] > max_lag_ms
+    record |= {"homes_requested": homes, "connections_expected": len(creds),
+               "complete": len(results) == job.processes}  # fmt: skip
+    print(f"simulate: {record['homes']} homes, {record['connections']} connections, "
+          f"{record['messages_published']} readings ({record['messages_per_s']}/s), "
+          f"{record['incidents_injected']} incidents, publish lag p99 {record['publish_lag_ms_p99']} ms, "
+          f"CPU % per process {record['cpu_percent']}", file=sys.stderr)  # fmt: skip
+    if json_:
+        print(json.dumps(record))
+    if len(results) < job.processes:
+        raise typer.Exit(1)  # a worker died: its log lines are above
+    if record["falling_behind"]:
+        print(f"simulate: falling behind (p99 publish lag {record['publish_lag_ms_p99']} ms > {max_lag_ms:g})",
+              file=sys.stderr)  # fmt: skip
+        raise typer.Exit(1)
 
 
 def replay(
@@ -239,7 +362,14 @@ def replay(
     tz: Annotated[str, typer.Option(help="time zone of the log's timestamps")] = "Asia/Shanghai",
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
-    """Replay a CASAS smart-home log as one home's devices over MQTT, time-shifted to end about now."""
+    """Replay a CASAS smart-home log as one home's devices over MQTT, time-shifted to end about now
+    (the same as ``eldercare simulate --replay casas:PATH``)."""
+    _replay(casas, dir_=dir_, home_id=home_id, station=station, speed=speed, limit=limit, mapping=mapping,
+            seconds=seconds, tz=tz, log_level=log_level)  # fmt: skip
+
+
+def _replay(casas: Path, *, dir_: Path | None, home_id: str, station: str | None, speed: float,
+            limit: int | None, mapping: Path | None, seconds: float | None, tz: str, log_level: str) -> None:  # fmt: skip
     from simulators.casas import read_casas
     from simulators.live import tag
     from simulators.replay import load_mapping, stream

@@ -191,3 +191,62 @@ def test_a_second_log_replays_into_the_same_home(
     assert wait_until(lambda: _readings(db, [home]) >= total, 30), ingest.log()
     assert _dead(db, f"{home}-%") == 0
     assert ingest.stop() == 0
+
+
+def test_simulate_replay_casas_reaches_the_database(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    home = f"casas-{uuid.uuid4().hex[:8]}"
+    ingest = _ingest(settings, tmp_path)
+    log = CASAS / "tm000.20160207_AM_InactivitySeq.txt"
+    args = ["simulate", "--dir", str(settings.stack_dir), "--replay", f"casas:{log}", "--home-id", home]
+    done = _cli(*args, "--speed", "100000")
+    assert done.returncode == 0, done.stderr
+    match = re.search(r"(\d+)/(\d+) readings published", done.stderr)
+    assert match is not None, done.stderr
+    published = int(match.group(1))
+    assert published == int(match.group(2)) > 100
+    assert wait_until(lambda: _readings(db, [home]) >= published, 30), (done.stderr, ingest.log())
+    assert _readings(db, [home]) == published
+    assert _dead(db, f"{home}-%") == 0
+    newest = db.execute("SELECT max(time) FROM reading WHERE home_id = %s", (home,)).fetchone()
+    db.commit()
+    assert newest is not None
+    assert abs((newest[0] - datetime.now(UTC)).total_seconds()) < 300  # time-shifted to end about now
+    assert ingest.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("hh:/tmp/x.txt", "want casas:PATH"), ("casas:/nonexistent/log.txt", "no such file"), ("casas", "want")],
+)
+def test_simulate_refuses_a_bad_replay_source(settings: Settings, source: str, message: str) -> None:
+    done = _cli("simulate", "--dir", str(settings.stack_dir), "--replay", source)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+
+
+def test_simulate_in_several_processes_prints_one_record(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    station = f"st-load-{uuid.uuid4().hex[:6]}"
+    registry.add_station(db, id=station, name="负载站", lat=29.72, lon=106.63)
+    db.commit()
+    ingest = _ingest(settings, tmp_path)
+    args = ["simulate", "--dir", str(settings.stack_dir), "--provision", "--station", station, "--homes", "6"]
+    args += ["--processes", "2", "--mix", "gateway", "--speed", "600", "--seconds", "6", "--json"]
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    homes = [r[0] for r in db.execute("SELECT id FROM home WHERE station_id = %s", (station,)).fetchall()]
+    db.commit()
+    accounts = count(db, "SELECT count(*) FROM device WHERE home_id = ANY(%s) AND gateway_id IS NULL", homes)
+    assert (record["homes"], record["processes"], record["connections"]) == (6, 2, accounts)
+    assert record["messages_published"] > 50
+    assert len(record["cpu_percent"]) == 2
+    assert record["publish_lag_ms_p99"] >= record["publish_lag_ms_p50"] >= 0
+    assert "6/6 homes online" in done.stderr
+    total = record["messages_published"]
+    assert wait_until(lambda: _readings(db, homes) >= total, 30), ingest.log()
+    assert _readings(db, homes) == total
+    assert ingest.stop() == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -12,6 +14,8 @@ from pathlib import Path
 
 from devices.mqtt_auth import acl_text, hash_password, password_lines, read_password_file, write_password_file
 from web.stack.proc import StackError, chown_tree, pid_alive, port_open, read_pid
+
+FD_LIMIT = 1 << 20  # fs.nr_open's default
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ max_queued_messages 5000000
 max_queued_bytes 2147483648
 max_inflight_messages 1000
 max_packet_size 262144
+max_connections -1
 set_tcp_nodelay true
 pid_file {paths.pid}
 log_dest stderr
@@ -106,6 +111,7 @@ def start(paths: MqttPaths, *, port: int, user: str | None) -> int:
             [binary(), "-c", str(paths.conf)], user=user, cwd=paths.root, stdout=log, stderr=log,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
+    raise_fd_limit(proc.pid)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -116,6 +122,13 @@ def start(paths: MqttPaths, *, port: int, user: str | None) -> int:
         time.sleep(0.05)
     proc.kill()
     raise StackError(f"mosquitto did not open port {port} within 15 s")
+
+
+def raise_fd_limit(pid: int, limit: int = FD_LIMIT) -> None:
+    """Let the broker hold ``limit`` sockets (simulated neighbourhoods of 20,000 homes hold ~100,000
+    connections); the inherited limit is often 1,024 or 20,000. Needs root (CAP_SYS_RESOURCE), else a no-op."""
+    with contextlib.suppress(OSError, ValueError):
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
 
 
 def connack(port: int, username: str | None, password: str | None, host: str = "127.0.0.1") -> int:
