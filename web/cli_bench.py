@@ -85,12 +85,31 @@ def bench_ingest(
     workers: Annotated[int, typer.Option(min=1, max=16, help="ingest worker processes")] = 1,
     qos: Annotated[int, typer.Option(min=0, max=1)] = 1,
     latency_seconds: Annotated[float, typer.Option(min=1)] = 10.0,
+    publisher_processes: Annotated[
+        int, typer.Option(min=1, max=16, help="processes the publishers' connections are spread over")
+    ] = 1,
+    max_inflight: Annotated[int, typer.Option(min=1, max=65535, help="QoS 1 window per publisher")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, max=50000, help="ingest batch size")] = 2000,
+    batch_age_ms: Annotated[int, typer.Option(min=1, max=10000, help="ingest batch age")] = 200,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Ingest throughput, loss, duplicates and latency against a raw paho subscriber, in one run."""
+    """Ingest throughput, loss, duplicates and latency against a raw paho subscriber, in one run.
+
+    The publishers are monitor.loadpub (raw-socket MQTT v5, each device with its own credentials).
+    """
     from monitor.bench_ingest import BenchConfig, run_bench
 
-    cfg = BenchConfig(publishers, messages, workers, qos, latency_seconds)
+    cfg = BenchConfig(
+        publishers,
+        messages,
+        workers,
+        qos,
+        latency_seconds,
+        publisher_processes,
+        max_inflight,
+        batch_size,
+        batch_age_ms,
+    )
     with bench_stack(dir_) as settings:
         creds = _bench_devices(settings, publishers)
         with err.status(

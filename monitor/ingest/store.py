@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg.types.json import set_json_dumps
 
 from devices.types import DeviceKind
 from monitor.ingest.pipeline import DeadRow, DeviceIndex, DeviceInfo, ReadingRow, StatusRow
@@ -26,7 +27,26 @@ class BatchResult:
     dead_duplicates: int = 0
 
 
+READING_TYPES = ["timestamptz", "text", "int8", "text", "text", "text", "jsonb", "timestamptz"]
+
+try:  # optional: about twice as fast as the standard library for the jsonb column
+    import orjson
+
+    def _dumps(obj: object) -> bytes | str:
+        try:
+            return orjson.dumps(obj)
+        except TypeError:  # e.g. an integer beyond 64 bits, which json handles
+            return json.dumps(obj, separators=(",", ":"))
+
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def _dumps(obj: object) -> bytes | str:
+        return json.dumps(obj, separators=(",", ":"))
+
+
 def prepare(conn: psycopg.Connection) -> None:
+    """Per-connection setup: the staging tables and the JSON serializer for binary COPY."""
+    set_json_dumps(_dumps, context=conn)
     conn.execute(STAGE_DDL)
     conn.commit()
 
@@ -43,14 +63,25 @@ def write_batch(
     with conn.transaction(), conn.cursor() as cur:
         if readings:
             with cur.copy(
-                "COPY reading_stage (time, device_id, seq, kind, home_id, room, data, received_at) FROM STDIN"
+                "COPY reading_stage (time, device_id, seq, kind, home_id, room, data, received_at) "
+                "FROM STDIN (FORMAT BINARY)"
             ) as copy:
+                copy.set_types(READING_TYPES)
+                write = copy.write_row
                 for row in readings:
                     r = row.reading
-                    copy.write_row(
-                        (r.ts, r.device_id, r.seq, r.kind.value, row.home_id, row.room,
-                         json.dumps(dict(r.values), separators=(",", ":")), row.received_at)
-                    )  # fmt: skip
+                    write(
+                        (
+                            r.ts,
+                            r.device_id,
+                            r.seq,
+                            r.kind.value,
+                            row.home_id,
+                            row.room,
+                            r.values,
+                            row.received_at,
+                        )
+                    )
             cur.execute(
                 "INSERT INTO reading SELECT DISTINCT ON (device_id, time, seq) * FROM reading_stage "
                 "ON CONFLICT DO NOTHING"

@@ -27,6 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices import topics
 from devices.settings import DbSettings, MqttSettings
 from monitor.ingest import store
+from monitor.ingest.fastclient import FastClient
 from monitor.ingest.pipeline import (
     DeadRow,
     DeviceIndex,
@@ -86,7 +87,7 @@ class IngestWorker:
         self.db = db
         self.cfg = cfg
         self.counters = Counters()
-        self.queue: queue.Queue[_Pending] = queue.Queue()
+        self.queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self.stop_event = threading.Event()
         self.generation = 0
         self.connected = threading.Event()
@@ -98,8 +99,8 @@ class IngestWorker:
         self.client = self._make_client()
 
     # -- MQTT side (paho's network thread) ------------------------------------------------------------
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+    def _make_client(self) -> FastClient:
+        client = FastClient(
             CallbackAPIVersion.VERSION2,
             client_id=f"{self.cfg.client_prefix}-{self.cfg.worker_id}",
             protocol=mqtt.MQTTv5,
@@ -109,7 +110,8 @@ class IngestWorker:
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.on_message = self._on_message  # what paho's fast path hands back (QoS 2, topic aliases)
+        client.on_raw_message = self._on_raw
         return client
 
     def _on_connect(
@@ -133,6 +135,11 @@ class IngestWorker:
         raw = RawMessage(m.topic, bytes(m.payload), datetime.now(UTC), bool(m.retain))
         self._enqueue(_Pending(self.generation, m.mid, m.qos, raw))
 
+    def _on_raw(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
+        self._enqueue(
+            _Pending(self.generation, mid, qos, RawMessage(topic, payload, datetime.now(UTC), retain))
+        )
+
     def _enqueue(self, pending: _Pending) -> None:
         """Hand a received message to the writer thread (subclasses may give some priority)."""
         self.queue.put(pending)
@@ -140,9 +147,8 @@ class IngestWorker:
     def _ack(self, batch: list[_Pending]) -> None:
         # An ack for a message of an earlier connection would hit the wrong message id: the broker
         # redelivers those anyway, and the unique key absorbs the repeat.
-        for p in batch:
-            if p.qos > 0 and p.generation == self.generation:
-                self.client.ack(p.mid, p.qos)
+        gen = self.generation
+        self.client.ack_many([p.mid for p in batch if p.qos == 1 and p.generation == gen])
 
     # -- writer thread ----------------------------------------------------------------------------------
     def _db(self) -> psycopg.Connection:
