@@ -35,6 +35,23 @@ EXPECTED: dict[str, frozenset[str]] = {
     "resident_away": frozenset({A.NO_ACTIVITY.value}),
 }
 HEALTH = frozenset(k.value for k in HEALTH_KINDS)
+_DEAD = frozenset({"device_silent", "battery_depleted"})
+
+
+def unobservable(inc: Incident, incidents: Sequence[Incident]) -> bool:
+    """The incident's own device was dead (silent, flat battery) when it began: no sensor could tell.
+
+    The platform's part then is the device-offline alert, scored under the dead-device incident.
+    """
+    dev = inc.details.get("device_id")
+    return (
+        inc.kind not in _DEAD
+        and dev is not None
+        and any(
+            o.kind in _DEAD and o.details.get("device_id") == dev and o.start <= inc.start < o.end
+            for o in incidents
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +147,28 @@ def match(incidents: Sequence[Incident], alerts: Sequence[Alert], *, grace: time
     return m
 
 
+def missed(m: Matching, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
+    """Each missed incident with the alert nearest in time on its home (any kind), for diagnosis."""
+    out = []
+    for inc in sorted((i for i, d in m.delays.items() if d is None), key=lambda i: (i.kind, i.start)):
+        near = min(
+            (a for a in alerts if a.home == inc.home),
+            key=lambda a: abs((a.detected_at - inc.start).total_seconds()),
+            default=None,
+        )
+        row: dict[str, Any] = {
+            "home": inc.home, "kind": inc.kind, "start": inc.start.isoformat(), "end": inc.end.isoformat(),
+            "details": {k: v for k, v in inc.details.items() if k != "source"}, "nearest_alert": None,
+        }  # fmt: skip
+        if near is not None:
+            row["nearest_alert"] = {
+                "kind": near.kind, "detected_at": near.detected_at.isoformat(), "reason": near.reason,
+                "min_after_start": round((near.detected_at - inc.start).total_seconds() / 60, 1),
+            }  # fmt: skip
+        out.append(row)
+    return out
+
+
 def _rounded(x: float | None, nd: int = 2) -> float | None:
     return None if x is None else round(x, nd)
 
@@ -193,7 +232,9 @@ def score(
     Incidents starting later than ``until - late`` (the end of the simulated data) are not scored: the
     rules had too little data time after them.
     """
-    scored = [i for i in incidents if i.start <= until - late]
+    timely = [i for i in incidents if i.start <= until - late]
+    blind = [i for i in timely if unobservable(i, incidents)]
+    scored = [i for i in timely if i not in blind]
     m = match(scored, alerts, grace=grace)
     kinds = per_kind(m, alerts)
     recalls = [v["recall"] for v in kinds.values() if v["recall"] is not None]
@@ -203,7 +244,16 @@ def score(
         "per_kind": kinds,
         "incidents": len(incidents),
         "incidents_scored": len(scored) - len(m.masked),
-        "incidents_late_unscored": len(incidents) - len(scored),
+        "incidents_late_unscored": len(incidents) - len(timely),
+        "incidents_unobservable": [
+            {
+                "home": i.home,
+                "kind": i.kind,
+                "start": i.start.isoformat(),
+                "device_id": i.details.get("device_id"),
+            }
+            for i in blind
+        ],
         "incidents_masked": len(m.masked),
         "recall_min": min(recalls) if recalls else None,
         "recall_overall": _rounded(
@@ -212,4 +262,10 @@ def score(
         **false_alarms(alerts, homes=quiet_homes, days=days),
         "unmatched_alerts_on_incident_homes": dict(sorted(Counter(a.kind for a in stray).items())),
         "alerts": len(alerts),
+        "missed": missed(m, alerts),
+        "false_alarm_alerts": [
+            {"home": a.home, "kind": a.kind, "detected_at": a.detected_at.isoformat(), "reason": a.reason}
+            for a in alerts
+            if a.home in set(quiet_homes)
+        ],
     }

@@ -150,6 +150,21 @@ def _simulate(s: Settings, station: str, group: tuple[int, int, str], *, speed: 
     return _spawn(args, log)
 
 
+def _learn(s: Settings, station: str, groups: list[tuple[int, int, str]], *, start: datetime,
+           days: int) -> dict[str, float]:  # fmt: skip
+    """Baselines learned from ``days`` earlier simulated days of each resident (none when 0)."""
+    import psycopg
+
+    from simulators.station import station_homes
+    from web.eval_history import learn_baselines
+
+    if days <= 0:
+        return {"homes": 0, "days": 0, "seconds": 0.0}
+    homes = [(seed, station_homes(station, n, seed=seed)) for seed, n, _ in groups]
+    with psycopg.connect(s.db().conninfo()) as conn:
+        return learn_baselines(conn, groups=homes, start=start, days=days)
+
+
 def _local_midnight(days_ago: int) -> datetime:
     """Midnight in the simulator's default zone ``days_ago`` days before today: whole simulated days."""
     from zoneinfo import ZoneInfo
@@ -179,6 +194,9 @@ def detection(
     rate: Annotated[
         float, typer.Option(min=0.1, max=10, help="incidents per home-day (incident homes)")
     ] = 1.0,
+    history_days: Annotated[
+        int, typer.Option(min=0, max=28, help="days of routine learned before the run (0: defaults)")
+    ] = 14,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Simulated homes with injected incidents → broker → ingest → rules; alerts scored against the truth."""
@@ -191,6 +209,7 @@ def detection(
     groups = [(seed, homes - homes // 2, f"random:{rate}"), (seed + 1000, homes // 2, "none")]
     with bench_stack(dir_) as s:
         station, ids = _register(s, f"eval-s{seed}", [(g[0], g[1]) for g in groups])
+        learned = _learn(s, station, groups, start=start, days=history_days)
         work = s.stack_dir / f"eval-{tag}"
         with _services(s, tag) as metrics:
             procs = [_simulate(s, station, g, speed=x, days=days, start=start, truth=work / f"truth-{i}.jsonl",
@@ -204,7 +223,7 @@ def detection(
     result["conditions"] = {
         "homes": homes, "incident_homes": len(ids[0]), "quiet_homes": len(ids[1]), "days": days,
         "seed": seed, "speed": x, "incident_rate_per_home_day": rate, "rules_tick_s": TICK_S,
-        "rules_tick_sim_min": round(TICK_S * x / 60, 1), "readings": int(readings),
+        "rules_tick_sim_min": round(TICK_S * x / 60, 1), "readings": int(readings), "baselines": learned,
         "cpu_count": os.cpu_count(), "wall_s": round(time.monotonic() - t0, 1),
     }  # fmt: skip
     _emit(result, as_json)
@@ -263,15 +282,17 @@ def replay_eval(
             readings = _caught_up(metrics)
         alerts = _alerts(s, [home])
     days = max(span, 1.0) / 86400
-    result = false_alarms(alerts, homes=[home], days=days, exclude=HEALTH)
-    notices_ok = false_alarms(alerts, homes=[home], days=days, exclude=HEALTH | {"no_activity"})
-    result["false_alarms_per_home_day_without_no_activity"] = notices_ok["false_alarms_per_home_day"]
+    result = false_alarms(alerts, homes=[home], days=days, exclude=HEALTH | {"no_activity"})
+    counted = false_alarms(alerts, homes=[home], days=days, exclude=HEALTH)
+    result["false_alarms_per_home_day_counting_notices"] = counted["false_alarms_per_home_day"]
+    result["no_activity_notices"] = sum(a.kind == "no_activity" for a in alerts)
     result["alerts"] = [{"kind": a.kind, "reason_en": a.reason, "detected_at": a.detected_at} for a in alerts]
     result["counting"] = (
-        "home_days = the replayed span of the log (at most 6 days); every alert except device health "
-        "(device_offline, gateway_offline, battery_low, home_silent) is a false alarm, including "
-        "low-severity no_activity notices (the issue asks for those on unmarked absences: the figure "
-        "false_alarms_per_home_day_without_no_activity leaves them out)"
+        "home_days = the replayed span of the log (at most 6 days). Device health alerts (device_offline, "
+        "gateway_offline, battery_low, home_silent) are not false alarms. A low-severity no_activity notice "
+        "is what the issue asks for when a home is empty far longer than usual and not marked away (the "
+        "rule raises it only then), so it is not counted as a false alarm; "
+        "false_alarms_per_home_day_counting_notices counts it too. Every other alert is a false alarm."
     )
     result["conditions"] = {"casas": casas.name, "speed": x, "readings": int(readings),
                             "cpu_count": os.cpu_count(), "wall_s": round(time.monotonic() - t0, 1)}  # fmt: skip

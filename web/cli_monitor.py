@@ -32,16 +32,35 @@ def rules(
     holdoff_min: Annotated[float, typer.Option(min=0, help="anti-flap hold-off in minutes")] = 10.0,
     max_past_hours: Annotated[float, typer.Option(min=0, help="older readings are ignored")] = 24 * 7,
     max_future_s: Annotated[float, typer.Option(min=0, help="readings further ahead are ignored")] = 300,
+    partition: Annotated[
+        str,
+        typer.Option(
+            help="i/N: evaluate only the homes with crc32(home id) % N == i (run N workers, distinct ids)"
+        ),
+    ] = "0/1",
+    urgent_lane: Annotated[
+        bool,
+        typer.Option(
+            "--urgent-lane/--no-urgent-lane",
+            help="a second broker session for SOS, fall, smoke, gas and leak devices (ahead of any backlog)",
+        ),
+    ] = True,
     log_level: Annotated[str, typer.Option()] = "info",
     metrics_port: MetricsPortOpt = None,
 ) -> None:
     """The rules process: readings → rule engine → alerts, escalation and notifications."""
+    from devices.errors import ValidationFailed
     from monitor.ingest.pipeline import SkewLimits
+    from monitor.runner.partition import Partition
     from monitor.runner.run import run
     from monitor.runner.worker import RulesConfig
 
     if clock not in ("wall", "data"):
         raise typer.BadParameter("must be wall or data", param_hint="--clock")
+    try:
+        part = Partition.parse(partition)
+    except ValidationFailed as exc:
+        raise typer.BadParameter(exc.message, param_hint="--partition") from None
     configure_logging(log_level)
     s = load_settings(dir_)
     cfg = RulesConfig(
@@ -53,6 +72,8 @@ def rules(
         spool_dir=s.stack_dir / "spool",
         skew=SkewLimits(past=timedelta(hours=max_past_hours), future=timedelta(seconds=max_future_s)),
         notify=s.notify(),
+        partition=part,
+        urgent_lane=urgent_lane,
     )
     run(s.mqtt(), s.db(), cfg, metrics_port=metrics_port)
 
@@ -153,6 +174,9 @@ def bench_alerts(
     with_ingest: Annotated[
         bool, typer.Option("--ingest/--no-ingest", help="run ingest too (as deployed)")
     ] = True,
+    partitions: Annotated[
+        int, typer.Option(min=1, max=16, help="rules worker processes, one per partition of the homes")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """SOS (mosquitto_pub) → alert committed → NOTIFY latency under background load, ingest and rules running."""
@@ -163,28 +187,30 @@ def bench_alerts(
 
     if shutil.which("mosquitto_pub") is None:
         raise typer.BadParameter("mosquitto_pub is not installed (Debian package mosquitto-clients)")
-    cfg = bench.AlertBenchConfig(
-        rate=rate, seconds=seconds, probes=probes, extra={"ingest_running": with_ingest}
-    )
+    extra = {"ingest_running": with_ingest, "ingest_workers": int(with_ingest), "rules_workers": partitions,
+             "rules_partitions": partitions}  # fmt: skip
+    cfg = bench.AlertBenchConfig(rate=rate, seconds=seconds, probes=probes, extra=extra)
     cfg.probe_interval_s = min(0.5, max(0.1, (seconds - cfg.warmup_s - 8) / probes))
     with bench_stack(dir_) as s:
         conninfo = s.db().conninfo()
         with err.status(f"registering {homes} background homes and {probes} SOS buttons"):
             background, sos = _bench_homes(conninfo, s.mqtt(), homes, probes)
-        port = _free_port()
+        ports = [_free_port() for _ in range(partitions)]
         logs = s.stack_dir / "bench-alerts"
         logs.mkdir(exist_ok=True)
         base = [sys.executable, "-m", "web.cli"]
         procs = {
-            "ingest": [*base, "ingest", "--dir", str(s.stack_dir), "--worker-id", "bench-alerts"],
-            "rules": [*base, "rules", "--dir", str(s.stack_dir), "--worker-id", "bench-alerts",
-                      "--metrics-port", str(port)],
+            f"rules-{i}": [*base, "rules", "--dir", str(s.stack_dir), "--worker-id", f"bench-alerts-p{i}",
+                           "--session-expiry-s", "0", "--partition", f"{i}/{partitions}", "--metrics-port", str(port)]
+            for i, port in enumerate(ports)
         }  # fmt: skip
-        if not with_ingest:
-            del procs["ingest"]
+        if with_ingest:
+            procs["ingest"] = [*base, "ingest", "--dir", str(s.stack_dir), "--worker-id", "bench-alerts",
+                               "--session-expiry-s", "0"]  # fmt: skip
         running = {n: subprocess.Popen(a, stderr=(logs / f"{n}.log").open("wb")) for n, a in procs.items()}
         try:
-            wait_for_log(logs / "rules.log", "rules ready", running["rules"])
+            for i in range(partitions):
+                wait_for_log(logs / f"rules-{i}.log", "rules ready", running[f"rules-{i}"])
             if with_ingest:
                 wait_for_log(logs / "ingest.log", "connected", running["ingest"])
             ops = s.mqtt(ops=True)
@@ -192,7 +218,8 @@ def bench_alerts(
                 result = bench.run(
                     conninfo=conninfo,
                     ops=(ops.host, ops.port, ops.username, ops.password.get_secret_value()),
-                    background=background, probes=sos, metrics_url=f"http://127.0.0.1:{port}/metrics", cfg=cfg,
+                    background=background, probes=sos, cfg=cfg,
+                    metrics_urls=[f"http://127.0.0.1:{port}/metrics" for port in ports],
                 )  # fmt: skip
         finally:
             for p in running.values():

@@ -24,20 +24,38 @@ from monitor.rules.state import Episodes, HomeState
 
 LEARN_DAYS = 14.0
 MIN_SAMPLES = 8
-# Inactivity limits with no history (minutes): (day, night). Night is 21:00-07:00 local.
+# Inactivity limits with no history (minutes): (day, night). Night is 21:00-07:00 local. A still person in
+# the bathroom, kitchen, or in the bedroom but off the bed (homes with a bed sensor) may be lying on the floor:
+# urgent sooner than one asleep in bed. Bedroom limits without a bed sensor are those of "bed" (see routine).
 DEFAULT_GAP: dict[str, tuple[float, float]] = {
-    "bathroom": (45, 60),
-    "bedroom": (150, 600),
+    "bathroom": (30, 45),
+    "bedroom": (45, 60),
     "bed": (180, 660),
-    "kitchen": (90, 240),
+    "kitchen": (45, 60),
     "living_room": (150, 300),
     "chair": (180, 300),
 }
 OTHER_GAP = (120, 300)
-GAP_CAP: dict[str, tuple[float, float]] = {"bathroom": (90, 120), "bedroom": (300, 720), "bed": (300, 720)}
+GAP_CAP: dict[str, tuple[float, float]] = {
+    "bathroom": (60, 75),
+    "bedroom": (120, 180),
+    "kitchen": (120, 180),
+    "bed": (300, 720),
+}
 OTHER_CAP = (240, 480)
+# Learned limits never go below these: dozing in the chair or asleep in bed is normal however still.
+GAP_FLOOR: dict[str, float] = {
+    "bathroom": 20,
+    "kitchen": 30,
+    "bedroom": 30,
+    "living_room": 60,
+    "chair": 90,
+    "bed": 180,
+}
 DEFAULT_WAKE_DEADLINE = 9 * 60 + 30  # 08:30 usual + 60 min margin
+WAKE_MARGIN_MIN = 30.0  # after the latest 10% of the resident's own wake times
 DEFAULT_WATER_GAP = 14 * 60.0
+DEFAULT_MORNING_WATER = 45.0  # up (out of bedroom and bathroom) this long without any water used today
 DEFAULT_BATHROOM_STAY = 75.0
 DEFAULT_NIGHT_OUTING = 30.0
 DEFAULT_OUTING = 12 * 60.0
@@ -151,8 +169,8 @@ def _learn(
 def _wake(wakes: Sequence[float]) -> float | None:
     if len(wakes) < 5:
         return None
-    p95 = statistics.quantiles(wakes, n=20, method="inclusive")[-1]
-    return min(p95 + 45, 13 * 60)
+    p90 = statistics.quantiles(wakes, n=10, method="inclusive")[-1]
+    return min(p90 + WAKE_MARGIN_MIN, 13 * 60)
 
 
 def _gap_limits(gaps: Sequence[tuple[str, int, float]], w: float) -> dict[str, list[float]]:
@@ -173,7 +191,7 @@ def _gap_learned(key: str, hour: int, hours: dict[int, list[float]]) -> float | 
     if len(pool) < MIN_SAMPLES:
         return None
     day_cap, night_cap = GAP_CAP.get(key, OTHER_CAP)
-    floor = 20.0 if key == "bathroom" else 30.0
+    floor = GAP_FLOOR.get(key, 30.0)
     return min(max(max(pool) * 1.25 + 5, floor), night_cap if is_night_hour(hour) else day_cap)
 
 

@@ -55,10 +55,40 @@ def on_reading(
     Returns:
         Candidates to raise or clear, events first.
     """
+    fold_reading(state, ctx, settings, reading, now, episodes=episodes)
+    return reading_candidates(state, ctx, settings, baseline, reading, now)
+
+
+def fold_reading(
+    state: HomeState,
+    ctx: HomeContext,
+    settings: ResidentSettings,
+    reading: Reading,
+    now: datetime,
+    *,
+    episodes: Episodes | None = None,
+) -> None:
+    """The first half of ``on_reading``: fold ``reading`` into ``state`` and move its clock to ``now``."""
     t = min(reading.ts, now)
     advance(state, t)
     apply_reading(state, ctx, reading, t, night=settings.night, episodes=episodes)
     advance(state, now)
+
+
+def reading_candidates(
+    state: HomeState,
+    ctx: HomeContext,
+    settings: ResidentSettings,
+    baseline: Baseline,
+    reading: Reading,
+    now: datetime,
+) -> list[AlertCandidate]:
+    """The second half of ``on_reading``: the reading's point events and every rule evaluated at ``now``.
+
+    Returns:
+        Candidates to raise or clear, events first.
+    """
+    t = min(reading.ts, now)
     info = ctx.device(reading.device_id, reading.kind)
     events = [f for f in event_findings(reading, info, t) if _allowed(f.kind, ctx, settings)]
     out = [_candidate(f, ctx, settings, now) for f in events]

@@ -24,6 +24,16 @@ OTHER_TIMEOUT_MIN = 150.0
 HOME_SILENT_MIN = 60.0
 
 
+# Kinds that report on a schedule without a heartbeat flag (a Zigbee temperature sensor: every 30 min at most;
+# meters are left out: many report only on use).
+PERIODIC_KINDS = frozenset({DeviceKind.TEMPERATURE})
+
+
+def _periodic(ctx: HomeContext, device_id: str) -> bool:
+    info = ctx.devices.get(device_id)
+    return info is not None and info.kind in PERIODIC_KINDS
+
+
 def timeout_min(kind: DeviceKind, settings: ResidentSettings) -> float:
     return settings.device_timeout_min.get(kind, DEFAULT_TIMEOUT_MIN.get(kind, OTHER_TIMEOUT_MIN))
 
@@ -33,10 +43,12 @@ def health_findings(
 ) -> list[Finding]:
     """Device-health conditions holding at ``now``.
 
-    Only devices that have sent a heartbeat are timed out (an event-only sensor is silent by nature).
+    Only devices that have sent a heartbeat, or report on a schedule (temperature), are timed out
+    (an event-only sensor is silent by nature).
     """
     found = _battery(state, now)
     tracked = [d for d in state.heartbeat_devices if d in state.last_seen]
+    tracked += [d for d in state.last_seen if d not in tracked and _periodic(ctx, d)]
     if not tracked:
         return found
     silent = {d: minutes(now - state.last_seen[d]) for d in tracked}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from devices.types import DeviceKind, Room
-from monitor.rules.baseline import Baseline
+from monitor.rules.baseline import DEFAULT_MORNING_WATER, Baseline
 from monitor.rules.candidate import Finding, iso, room_en, room_zh
 from monitor.rules.context import HomeContext, ResidentSettings
 from monitor.rules.kinds import AlertKind, Severity
@@ -16,6 +16,9 @@ from monitor.rules.state import HomeState
 
 DECLINE_RATIO = 0.5  # all of the last three days below half the usual activity (at sensitivity 1.0)
 MIN_DECLINE_DAYS = 7.0
+STILL_STAY_SHARE = 0.6  # a long bathroom stay counts from 60% of the usual limit once the person is still...
+STILL_GAP_MIN = 10.0  # ...for this long (no movement seen)
+MORNING_WATER_LOOKBACK_MIN = 60.0  # water this long before first being up counts as the morning's
 
 
 def routine_findings(
@@ -49,7 +52,11 @@ def inactivity(
     if last is None or key is None:
         return None
     hour = last.astimezone(ctx.tz).hour
-    limit = settings.limit_min(AlertKind.INACTIVITY, baseline.gap_limit(key, hour))
+    usual = baseline.gap_limit(key, hour)
+    if key == "bed":  # asleep since the evening: every hour slept through allows its own limit
+        spanned = min(max(int((now - last).total_seconds() // 3600) + 1, 0), 24)
+        usual = max(baseline.gap_limit(key, hour + h) for h in range(spanned + 1))
+    limit = settings.limit_min(AlertKind.INACTIVITY, usual)
     idle = minutes(now - last)
     if idle < limit:
         return None
@@ -68,21 +75,33 @@ def inactivity(
 def long_bathroom(
     state: HomeState, settings: ResidentSettings, baseline: Baseline, now: datetime
 ) -> Finding | None:
-    """In the bathroom (still moving) far longer than usual."""
+    """In the bathroom far longer than usual; sooner when the stay is long and the person has gone still.
+
+    A bath keeps a bathroom PIR busy; someone who cannot get up moves seldom. So a stay past
+    ``STILL_STAY_SHARE`` of the usual limit with no movement for ``STILL_GAP_MIN`` also counts (the
+    inactivity rule takes over once the stillness passes the room's limit).
+    """
     since = state.bathroom_since
     if since is None:
         return None
     limit = settings.limit_min(AlertKind.LONG_BATHROOM, baseline.bathroom_stay_limit_min)
     stay = minutes(now - since)
-    if stay < limit:
+    last = state.last_activity_at
+    idle = minutes(now - last) if last is not None else 0.0
+    bathroom_last = state.last_activity_room == Room.BATHROOM.value
+    still = bathroom_last and stay >= limit * STILL_STAY_SHARE and idle >= STILL_GAP_MIN
+    if stay < limit and not still:
         return None
+    quiet = f"，已 {idle:.0f} 分钟未见活动" if still else ""
+    quiet_en = f", no movement for {idle:.0f} min" if still else ""
     return Finding(
         AlertKind.LONG_BATHROOM,
         since,
-        f"在卫生间已停留 {stay:.0f} 分钟（通常不超过 {limit:.0f} 分钟）",
-        f"in the bathroom for {stay:.0f} min (usually under {limit:.0f} min)",
-        {"since": iso(since), "stay_min": round(stay), "limit_min": round(limit)},
-    )
+        f"在卫生间已停留 {stay:.0f} 分钟{quiet}（通常不超过 {limit:.0f} 分钟）",
+        f"in the bathroom for {stay:.0f} min{quiet_en} (usually under {limit:.0f} min)",
+        {"since": iso(since), "stay_min": round(stay), "limit_min": round(limit), "idle_min": round(idle),
+         "still": still},
+    )  # fmt: skip
 
 
 def not_up(
@@ -116,7 +135,7 @@ def _has_up_rooms(ctx: HomeContext) -> bool:
 def no_water(
     state: HomeState, ctx: HomeContext, settings: ResidentSettings, baseline: Baseline, now: datetime
 ) -> Finding | None:
-    """No water used for far longer than usual (needs a water meter)."""
+    """No water used for far longer than usual, or none at all today since getting up (needs a meter)."""
     if not ctx.has(DeviceKind.WATER_METER):
         return None
     ref = max((t for t in (state.last_water_at, state.returned_at) if t is not None), default=None)
@@ -125,7 +144,7 @@ def no_water(
     limit = settings.limit_min(AlertKind.NO_WATER, baseline.water_gap_limit_min)
     gap = minutes(now - ref)
     if gap < limit:
-        return None
+        return _no_water_since_up(state, ctx, settings, ref, now)
     return Finding(
         AlertKind.NO_WATER,
         ref,
@@ -133,6 +152,30 @@ def no_water(
         f"no water used for {gap / 60:.1f} h (usually under {limit / 60:.1f} h)",
         {"last_water_at": iso(state.last_water_at), "gap_min": round(gap), "limit_min": round(limit)},
     )
+
+
+def _no_water_since_up(
+    state: HomeState, ctx: HomeContext, settings: ResidentSettings, ref: datetime, now: datetime
+) -> Finding | None:
+    """Up today for a while and not a drop of water since getting up (no flush, no wash, no kettle)."""
+    up = state.up_first_at
+    local = now.astimezone(ctx.tz)
+    if up is None or not is_up_today(state, ctx.tz, local) or up.astimezone(ctx.tz).date() != local.date():
+        return None
+    if ref >= up - timedelta(minutes=MORNING_WATER_LOOKBACK_MIN):
+        return None  # water used on getting up (a flush, a wash) or since, or back home since
+    limit = settings.limit_min(AlertKind.NO_WATER, DEFAULT_MORNING_WATER)
+    awake = minutes(now - up)
+    if awake < limit:
+        return None
+    return Finding(
+        AlertKind.NO_WATER,
+        up,
+        f"起床已 {awake:.0f} 分钟，起床后仍未用水",
+        f"up for {awake:.0f} min and no water used since getting up",
+        {"up_at": iso(up), "last_water_at": iso(state.last_water_at), "awake_min": round(awake),
+         "limit_min": round(limit)},
+    )  # fmt: skip
 
 
 def night_exit(

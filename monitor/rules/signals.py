@@ -70,7 +70,9 @@ def apply_reading(
         if episodes is not None:
             episodes.seen(t)
         room, exit_evidence = signal
-        _apply_activity(state, ctx.tz, t, room, exit_evidence, night=night, episodes=episodes)
+        # Without a bed sensor, stillness in the bedroom is sleep (the "bed" limits apply).
+        in_bed = room == Room.BEDROOM.value and not ctx.has(DeviceKind.BED)
+        _apply_activity(state, ctx.tz, t, room, exit_evidence, night=night, episodes=episodes, in_bed=in_bed)
     return in_order
 
 
@@ -125,13 +127,19 @@ def _apply_water(
     if isinstance(total, bool) or not isinstance(total, int | float):
         return None
     previous, state.water_total_l = state.water_total_l, float(total)
+    if previous == total and reading.device_id not in state.heartbeat_devices:
+        state.heartbeat_devices.append(reading.device_id)  # reports without news: it reports on a schedule
     if previous is None or not previous + WATER_NOISE_L < total:
         return None
     ref = max((x for x in (state.last_water_at, state.returned_at) if x is not None), default=None)
     if episodes is not None and ref is not None and state.presence == "home" and t > ref:
         episodes.water_gaps.append(minutes(t - ref))
     state.last_water_at = t if state.last_water_at is None else max(state.last_water_at, t)
-    return info.room.value if info.room != Room.OTHER else (state.last_activity_room or Room.OTHER.value)
+    if state.hazards.get("water_leak"):
+        return None  # water running out of a leak is no sign of the resident
+    # A meter reports where it is fitted (often the kitchen), not where the tap or the flush is, and
+    # every few minutes: the resident is where they were last seen (a flush at night is not "up").
+    return state.last_activity_room or (info.room.value if info.room != Room.OTHER else Room.OTHER.value)
 
 
 def _activity(
@@ -162,6 +170,7 @@ def _apply_activity(
     *,
     night: Window,
     episodes: Episodes | None,
+    in_bed: bool = False,
 ) -> None:
     last = state.room_last.get(room)
     state.room_last[room] = t if last is None else max(last, t)
@@ -189,7 +198,7 @@ def _apply_activity(
     else:
         state.exit_at = state.night_door_at = None
     state.last_activity_at, state.last_activity_room = t, room
-    state.last_activity_key = _key(state, room)
+    state.last_activity_key = "bed" if in_bed else _key(state, room)
 
 
 def _returning(
@@ -223,8 +232,10 @@ def _track_rooms(state: HomeState, tz: ZoneInfo, t: datetime, room: str, episode
     if room in _NOT_UP_ROOMS or not UP_FROM_HOUR <= local.hour < UP_UNTIL_HOUR:
         return
     back_today = state.returned_at is not None and state.returned_at.astimezone(tz).date() == local.date()
-    if episodes is not None and not back_today and not is_up_today(state, tz, local):
-        episodes.wakes.append(local.hour * 60 + local.minute)
+    if not is_up_today(state, tz, local):
+        state.up_first_at = t
+        if episodes is not None and not back_today:
+            episodes.wakes.append(local.hour * 60 + local.minute)
     state.up_at = t
 
 

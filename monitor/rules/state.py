@@ -33,6 +33,7 @@ class HomeState:
     chair_since: datetime | None = None
     bathroom_since: datetime | None = None
     up_at: datetime | None = None
+    up_first_at: datetime | None = None  # first time up (outside bedroom and bathroom) today, from 04:00
     # Presence: "home" or "out" (inferred from the front door / entrance and what follows).
     presence: str = "home"
     exit_at: datetime | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -18,6 +19,7 @@ from monitor.rules.context import (
     validate_settings,
 )
 from monitor.rules.state import HomeState
+from monitor.runner.partition import Partition
 
 
 @dataclass
@@ -28,6 +30,7 @@ class HomeRules:
     baseline: Baseline
     state: HomeState = field(default_factory=HomeState)
     dirty: bool = False
+    evaluated_at: datetime | None = None  # when the rules last ran on a reading (runner.triage)
 
 
 def _room(value: str | None) -> Room:
@@ -60,9 +63,13 @@ def _settings(raw: Any, home_id: str, log_bad: list[str]) -> ResidentSettings:
 
 
 def load(
-    conn: psycopg.Connection, known: dict[str, HomeRules] | None = None
+    conn: psycopg.Connection,
+    known: dict[str, HomeRules] | None = None,
+    *,
+    partition: Partition | None = None,
 ) -> tuple[dict[str, HomeRules], list[str]]:
-    """Every home with its context, settings and baseline; keeps the in-memory state of homes in ``known``.
+    """Every home (of ``partition``) with its context, settings and baseline; keeps the in-memory state of
+    homes in ``known``.
 
     Returns:
         The homes by id, and warnings (settings that failed validation and were replaced by defaults).
@@ -80,6 +87,8 @@ def load(
     homes: dict[str, HomeRules] = {}
     warnings: list[str] = []
     for home_id, station_id, resident_id, presence, settings, baseline, state in rows:
+        if partition is not None and not partition.owns(home_id):
+            continue
         ctx = HomeContext(
             home_id=home_id, resident_id=resident_id, devices=devices.get(home_id, {}),
             away=presence is not None and presence != "home",
@@ -104,22 +113,28 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def snapshot(homes: dict[str, HomeRules]) -> list[tuple[str, str]]:
-    """The JSON state of every home changed since the last snapshot; marks them clean."""
+def snapshot(homes: dict[str, HomeRules], ids: list[str] | None = None) -> list[tuple[str, str]]:
+    """The JSON state of every home (of ``ids``) changed since its last snapshot; marks them clean."""
     out = []
-    for home_id, home in homes.items():
-        if home.dirty:
+    for home_id in homes if ids is None else ids:
+        home = homes.get(home_id)
+        if home is not None and home.dirty:
             out.append((home_id, home.state.to_json()))
             home.dirty = False
     return out
 
 
 def save_states(conn: psycopg.Connection, states: list[tuple[str, str]]) -> None:
-    """Upsert home states (from ``snapshot``) in one statement, inside the caller's transaction."""
+    """Upsert home states (from ``snapshot``) in one statement, inside the caller's transaction.
+
+    The states travel as one JSON object text (home id -> state): a text array of JSON documents would
+    be escaped character by character in Python by the array dumper, most of this thread's time.
+    """
     if states:
+        doc = "{" + ",".join(f"{json.dumps(h)}:{js}" for h, js in states) + "}"
         conn.execute(
             "INSERT INTO rule_state (home_id, state, updated_at) "
-            "SELECT h, s::jsonb, now() FROM unnest(%s::text[], %s::text[]) AS t(h, s) "
+            "SELECT key, value, now() FROM jsonb_each(%s::jsonb) "
             "ON CONFLICT (home_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-            ([h for h, _ in states], [js for _, js in states]),
+            (doc,),
         )

@@ -61,8 +61,12 @@ def run(
     writer = worker.start()
     if not worker.connected.wait(15):
         log.warning("not connected to the broker yet; retrying in the background")
-    log.info("rules ready: %d homes, clock=%s, tick every %.0f s", len(worker.homes), cfg.clock, cfg.tick_s)
+    log.info(
+        "rules ready: %d homes (partition %s), clock=%s, tick every %.0f s",
+        len(worker.homes), cfg.partition, cfg.clock, cfg.tick_s,
+    )  # fmt: skip
     while not done.wait(1.0):
         if not writer.is_alive():
             raise RuntimeError("rules writer thread died")
     worker.stop(writer)
+    log.info("rules stopped: %s", " ".join(f"{k}={v}" for k, v in vars(worker.rules).items()))

@@ -21,25 +21,27 @@ import psycopg
 
 from devices import topics
 from devices.settings import DbSettings, MqttSettings
-from devices.types import DeviceKind
 from monitor.alerts import escalation, outbox
 from monitor.alerts.store import DEFAULT_HOLDOFF, apply_candidate
-from monitor.ingest.pipeline import ReadingRow, classify
+from monitor.ingest.pipeline import DeadRow, ReadingRow, classify
 from monitor.ingest.worker import IngestConfig, IngestWorker, _Pending
 from monitor.rules.candidate import AlertCandidate
-from monitor.rules.engine import on_reading, on_tick
+from monitor.rules.engine import on_tick
 from monitor.runner import homes as home_store
+from monitor.runner.partition import Partition
+from monitor.runner.saver import StateSaver
+from monitor.runner.triage import evaluate
+from monitor.runner.urgent import URGENT_KINDS, Dedup, UrgentLane, UrgentPending, urgent_topics
 
 log = logging.getLogger("eldercare.rules")
-URGENT_KINDS = frozenset(
-    {DeviceKind.SOS_BUTTON, DeviceKind.FALL_DETECTOR, DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.WATER_LEAK}
-)
-TICK_SLICE = 2000  # homes evaluated per turn of the writer loop during a tick round
+# Work spread over turns of the writer loop, so that an SOS never waits behind all of it at once.
+TICK_SLICE = 250  # homes evaluated per turn during a tick round
 
 
 @dataclass
 class RulesConfig(IngestConfig):
     client_prefix: str = "rules"
+    batch_size: int = 250  # small batches: an urgent message waits at most for the batch in hand
     batch_age_s: float = 0.02  # an SOS should not wait for a batch to fill
     clock: str = "wall"  # wall: now is the wall clock; data: now is the latest reading time (replays, eval)
     tick_s: float = 15.0
@@ -48,11 +50,15 @@ class RulesConfig(IngestConfig):
     home_refresh_s: float = 30.0
     holdoff: timedelta = DEFAULT_HOLDOFF
     notify: outbox.NotifySettings = field(default_factory=outbox.NotifySettings)
+    partition: Partition = field(default_factory=Partition)  # the homes this worker evaluates
+    urgent_lane: bool = True  # a second session for life-safety devices (runner.urgent)
 
 
 @dataclass
 class RuleCounters:
     readings: int = 0
+    skipped: int = 0  # other partitions' messages, acknowledged unread
+    urgent_copies: int = 0  # life-safety messages already taken from the other session
     raised: int = 0
     updated: int = 0
     cleared: int = 0
@@ -74,15 +80,24 @@ class RulesWorker(IngestWorker):
         self.channels = outbox.senders(cfg.notify)
         self._candidates: list[tuple[home_store.HomeRules, AlertCandidate]] = []
         self._unacked: list[_Pending] = []
-        self._flushed_at = time.monotonic()
+        self.saver = StateSaver(db, every_s=cfg.state_flush_s)
         self._ticking: list[str] = []
         self._urgent: collections.deque[_Pending] = collections.deque()
-        self._flushes: queue.Queue[list[tuple[str, str]] | None] = queue.Queue(maxsize=3)
+        self._skipped: collections.deque[_Pending] = collections.deque()
+        self._ack_only: collections.deque[_Pending] = collections.deque()
+        self._dedup = Dedup()
+        self.lane = UrgentLane(
+            mqtt_settings,
+            client_id=f"{cfg.client_prefix}-{cfg.worker_id}-urgent",
+            session_expiry_s=cfg.session_expiry_s,
+            deliver=self._take_urgent,
+        )
+        self._watched: object = None  # the device index the lane's subscriptions were made from
 
     # -- homes ----------------------------------------------------------------------------------------
     def load_homes(self) -> None:
         """Load every home (at start); later refreshes run in the background (``_refresh_loop``)."""
-        self.homes, warnings = home_store.load(self._db())
+        self.homes, warnings = home_store.load(self._db(), partition=self.rcfg.partition)
         for w in warnings:
             log.warning("rule settings refused, defaults used: %s", w)
 
@@ -95,7 +110,7 @@ class RulesWorker(IngestWorker):
         while not self.stop_event.wait(self.rcfg.home_refresh_s):
             try:
                 with psycopg.connect(self.db.conninfo(), connect_timeout=3) as conn:
-                    fresh, warnings = home_store.load(conn, self.homes)
+                    fresh, warnings = home_store.load(conn, self.homes, partition=self.rcfg.partition)
             except psycopg.Error as exc:
                 log.warning("home refresh failed: %s", str(exc).strip().splitlines()[0])
                 continue
@@ -114,8 +129,12 @@ class RulesWorker(IngestWorker):
         self.homes = fresh
 
     def start(self) -> threading.Thread:
+        if self.rcfg.urgent_lane:
+            with contextlib.suppress(psycopg.Error):
+                self._refresh_index(force=True)  # so that the lane subscribes as it connects
+            self.lane.start()
         threading.Thread(target=self._refresh_loop, name="rules-homes", daemon=True).start()
-        threading.Thread(target=self._flush_loop, name="rules-state", daemon=True).start()
+        self.saver.start()
         threading.Thread(target=self._notify_loop, name="rules-notify", daemon=True).start()
         return super().start()
 
@@ -125,12 +144,19 @@ class RulesWorker(IngestWorker):
             return wall
         if ts is not None and (self.data_now is None or ts > self.data_now):
             self.data_now = min(ts, wall + self.cfg.skew.future)
+        if ts is not None:  # a reading happens at its own time: publishers need not run in lockstep
+            return min(ts, wall + self.cfg.skew.future)
         return self.data_now or wall
 
     # -- batches --------------------------------------------------------------------------------------
     def _enqueue(self, pending: _Pending) -> None:
-        """Life-safety devices (SOS, fall, smoke, gas, leak) jump the queue: under a backlog of routine
-        readings an SOS is evaluated next, not after everything received before it."""
+        """Route a message from the topic and the device index alone, before its payload is decoded.
+
+        Another partition's home: acknowledged unread (with the next batch). Life-safety devices (SOS,
+        fall, smoke, gas, leak) jump the queue: under a backlog of routine readings an SOS is evaluated
+        next, not after everything received before it. Unknown devices go the normal way (the writer
+        reloads the index).
+        """
         try:
             route = topics.parse(pending.msg.topic)
         except topics.TopicError:
@@ -140,10 +166,32 @@ class RulesWorker(IngestWorker):
             if route.gateway_id is not None:
                 device = self.index.by_z2m.get((route.gateway_id, route.friendly_name or ""))
             info = self.index.by_id.get(device) if device else None
-            if info is not None and info.kind in URGENT_KINDS:
-                self._urgent.append(pending)
-                return
+            if info is not None:
+                if not self.rcfg.partition.owns(info.home_id or ""):
+                    self._skipped.append(pending)
+                    return
+                if info.kind in URGENT_KINDS:
+                    self._take_urgent(pending)
+                    return
         self.queue.put(pending)
+
+    def _take_urgent(self, pending: _Pending) -> None:
+        """An urgent message from either session: the first copy jumps the queue, the second is only acked."""
+        if self._dedup.first(pending.msg):
+            self._urgent.append(pending)
+        else:
+            self.rules.urgent_copies += 1
+            self._ack_only.append(pending)
+
+    def _refresh_index(self, *, force: bool = False) -> None:
+        super()._refresh_index(force=force)
+        if self.rcfg.urgent_lane and self._watched is not self.index:
+            self.lane.watch(urgent_topics(self.index, self.rcfg.partition.owns))
+            self._watched = self.index
+
+    def _ack(self, batch: list[_Pending]) -> None:
+        super()._ack([p for p in batch if not isinstance(p, UrgentPending)])
+        self.lane.ack([p for p in batch if isinstance(p, UrgentPending)])
 
     def _collect(self, timeout: float) -> list[_Pending]:
         """A batch as the ingest worker collects one, except that urgent messages end it at once, first."""
@@ -191,28 +239,12 @@ class RulesWorker(IngestWorker):
             with conn.transaction():
                 self._apply(conn)
             self._candidates.clear()
-        self._ack(self._unacked)
+        skipped = [self._skipped.popleft() for _ in range(len(self._skipped))]
+        self.rules.skipped += len(skipped)
+        copies = [self._ack_only.popleft() for _ in range(len(self._ack_only))]
+        self._ack(self._unacked + skipped + copies)
         self._unacked = []
-        if force_state or time.monotonic() - self._flushed_at >= self.rcfg.state_flush_s:
-            self._flushes.put(home_store.snapshot(self.homes))  # a short queue: a slow database slows us
-            self._flushed_at = time.monotonic()
-
-    def _flush_loop(self) -> None:
-        """Write state snapshots on a connection of its own, so the next SOS never waits behind them."""
-        conn: psycopg.Connection | None = None
-        while (states := self._flushes.get()) is not None:
-            while True:
-                try:
-                    if conn is None or conn.closed or conn.broken:
-                        conn = psycopg.connect(self.db.conninfo(), connect_timeout=3)
-                    with conn.transaction():
-                        home_store.save_states(conn, states)
-                    break
-                except psycopg.Error as exc:
-                    log.warning("saving rule state failed (retrying): %s", str(exc).strip().splitlines()[0])
-                    conn = None
-                    time.sleep(1.0)
-            self._flushes.task_done()
+        self.saver.step(self.homes, start=force_state)
 
     def _handle(self, batch: list[_Pending]) -> bool:
         self._swap_homes()
@@ -221,8 +253,15 @@ class RulesWorker(IngestWorker):
         except psycopg.Error as exc:
             return self._db_down(exc)  # nothing evaluated yet: the batch is held and retried
         wall = datetime.now(UTC)
-        for p in batch:
-            outcome = classify(p.msg, self.index, now=wall, skew=self.cfg.skew)
+        outcomes = [classify(p.msg, self.index, now=wall, skew=self.cfg.skew) for p in batch]
+        if any(isinstance(o, DeadRow) and o.reason.startswith("unknown device") for o in outcomes):
+            try:
+                if time.monotonic() - self._index_loaded_at > 1.0:  # a device provisioned a moment ago
+                    self._refresh_index(force=True)
+                    outcomes = [classify(p.msg, self.index, now=wall, skew=self.cfg.skew) for p in batch]
+            except psycopg.Error as exc:
+                return self._db_down(exc)
+        for outcome in outcomes:
             if isinstance(outcome, ReadingRow):
                 self._evaluate(outcome)
         self._unacked.extend(batch)
@@ -243,20 +282,14 @@ class RulesWorker(IngestWorker):
         if home is None:
             return  # a device in no (known) home: ingest stores it, no home can be alarmed
         self.rules.readings += 1
-        cands = on_reading(
-            home.state, home.ctx, home.settings, home.baseline, row.reading, self._now(row.reading.ts)
-        )
+        cands = evaluate(home, row.reading, self._now(row.reading.ts))
         home.dirty = True
         self._candidates.extend((home, c) for c in cands)
 
     # -- clock ----------------------------------------------------------------------------------------
     def _periodic(self) -> None:
         try:
-            if (
-                self._candidates
-                or self._unacked
-                or time.monotonic() - self._flushed_at >= self.rcfg.state_flush_s
-            ):
+            if self._candidates or self._unacked or self._skipped or self._ack_only or self.saver.due():
                 self._commit()
             if not self._ticking and time.monotonic() - self._tick_at >= self.rcfg.tick_s:
                 self._tick_at = time.monotonic()
@@ -307,8 +340,10 @@ class RulesWorker(IngestWorker):
 
     def _on_stop(self) -> None:
         with contextlib.suppress(psycopg.Error):
-            self._commit(force_state=True)
-        self._flushes.put(None)
-        deadline = time.monotonic() + 10
-        while self._flushes.unfinished_tasks > 1 and time.monotonic() < deadline:  # the None is never done
-            time.sleep(0.05)
+            self._commit()
+        self.saver.close(self.homes)
+
+    def stop(self, writer: threading.Thread, *, timeout: float = 30.0) -> None:
+        super().stop(writer, timeout=timeout)
+        if self.rcfg.urgent_lane:
+            self.lane.stop()

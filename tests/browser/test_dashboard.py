@@ -18,7 +18,7 @@ from monitor.alerts import store
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.kinds import AlertKind, Severity
 from tests.browser.conftest import PASSWORD, plan_one_visit
-from tests.support import CliProcess, wait_until
+from tests.support import CliProcess, skip_near_local_midnight, wait_until
 from web.settings import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -143,6 +143,7 @@ def test_admin_reads_the_audit_log(
 def test_staff_see_the_plan_and_send_the_nearest_caregiver(
     browser: Any, base_url: str, neighbourhood: dict[str, str], settings: Settings, artifacts: Path
 ) -> None:
+    skip_near_local_midnight()
     ids = neighbourhood
     plan_one_visit(settings, ids, kind="visit", duration=30)
     ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})

@@ -23,7 +23,7 @@ from dispatcher.service import create_urgent_task, plan_day, replan_for_task
 from monitor.alerts import store
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.kinds import AlertKind, Severity
-from tests.support import CliProcess, around, count, wait_until
+from tests.support import CliProcess, around, count, skip_near_local_midnight, wait_until
 from web.api.app import create_app
 from web.auth import users
 from web.auth.principal import Role
@@ -44,11 +44,6 @@ class Station:
 
 def today() -> datetime:
     return datetime.now(DEFAULT_TZ)
-
-
-def skip_near_midnight() -> None:
-    if not 1 <= today().hour < 23:
-        pytest.skip("an urgent two-hour window near local midnight crosses into the next day's plan")
 
 
 def build(conn: psycopg.Connection, *, plans: bool = True) -> Station:
@@ -138,7 +133,7 @@ def test_plan_day_generates_tasks_solves_and_keeps_versions(db: psycopg.Connecti
 def test_planner_places_urgent_tasks_missed_while_down_and_new_ones_live(
     db: psycopg.Connection, settings: Settings, tmp_path: Path
 ) -> None:
-    skip_near_midnight()
+    skip_near_local_midnight()
     st = build(db)
     db.commit()
     plan_day(db, st.id, today().date(), time_limit_s=1)
@@ -291,6 +286,7 @@ def test_caregiver_visits_check_in_out_once_and_scope_follows_the_plan(
 def test_staff_assign_an_alert_creates_one_urgent_task_and_suggests_the_nearest(
     db: psycopg.Connection, client: TestClient
 ) -> None:
+    skip_near_local_midnight()
     st = build(db, plans=False)
     tag = st.id[3:]
     users.create_user(db, username=f"st2-{tag}", name="站长", role=Role.STAFF, password=PASSWORD,
@@ -420,7 +416,7 @@ def test_kpis_count_response_times_and_visits_per_station(db: psycopg.Connection
 def test_an_urgent_job_declined_on_the_phone_goes_to_someone_else(
     db: psycopg.Connection, client: TestClient
 ) -> None:
-    skip_near_midnight()
+    skip_near_local_midnight()
     st = build(db)
     tag = st.id[3:]
     for cg in st.carers:

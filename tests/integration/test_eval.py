@@ -48,6 +48,11 @@ def test_detection_scores_injected_incidents(settings: Settings) -> None:
     detected = sum(f["detected"] for f in r["per_kind"].values())
     assert detected >= 1, r
     assert r["home_days"] == 3.0
+    assert r["conditions"]["baselines"]["homes"] == 6  # every resident's routine learned beforehand
+    assert r["conditions"]["baselines"]["days"] == 14
+    missed = sum(f["incidents"] - f["detected"] for f in r["per_kind"].values())
+    assert len(r["missed"]) == missed
+    assert all({"home", "kind", "start", "nearest_alert"} <= set(m) for m in r["missed"])
     assert r["false_alarms_per_home_day"] == pytest.approx(r["false_alarms"] / 3.0, abs=0.001)
 
 
@@ -65,7 +70,9 @@ def test_replay_reports_false_alarms_of_a_casas_log(settings: Settings) -> None:
     r = _run("replay", "--casas", str(casas), "--dir", str(settings.stack_dir), "--speed", "400")
     assert r["conditions"]["readings"] > 100
     assert 0 < r["home_days"] < 0.1  # the log spans about one hour
-    assert r["false_alarms"] == len([a for a in r["alerts"] if a["kind"] not in _health()])
+    counted = [a for a in r["alerts"] if a["kind"] not in _health()]
+    assert r["no_activity_notices"] == len([a for a in counted if a["kind"] == "no_activity"])
+    assert r["false_alarms"] == len(counted) - r["no_activity_notices"]
     assert all(set(a) == {"kind", "reason_en", "detected_at"} for a in r["alerts"])
     assert r["false_alarms_per_home_day"] == pytest.approx(r["false_alarms"] / r["home_days"], rel=0.05)
 

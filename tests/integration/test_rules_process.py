@@ -4,8 +4,10 @@ survive a kill -9; bad messages do not stop it."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -14,6 +16,7 @@ import pytest
 from devices import provisioning, registry, topics
 from devices.types import DeviceKind, Room
 from monitor.alerts import escalation
+from monitor.runner.partition import Partition
 from tests.support import CliProcess, DevicePublisher, TestHome, count, make_home, wait_until
 from web.settings import Settings
 
@@ -118,7 +121,11 @@ def test_timers_and_escalation_survive_kill_9(
     proc.stop(9)  # before the manager's step (6 s later) is due
 
     proc = rules(stack_dir, tmp_path, worker, "--clock", "data")
-    step1 = "SELECT count(*) FROM notification WHERE alert_id = %s AND step = 1 AND recipient = '站长'"
+    # Written and sent (not left pending for whoever runs the outbox next).
+    step1 = (
+        "SELECT count(*) FROM notification WHERE alert_id = %s AND step = 1 AND recipient = '站长' "
+        "AND status = 'sent'"
+    )
     assert wait_until(lambda: count(db, step1, alert_id) == 1, 30), proc.log()
     assert count(db, step0, alert_id) == 1  # not repeated by the restart
     events = db.execute(
@@ -126,3 +133,58 @@ def test_timers_and_escalation_survive_kill_9(
     ).fetchall()
     assert [e[0] for e in events] == ["notified", "escalated"]
     assert proc.stop() == 0
+
+
+def _logged(proc: CliProcess, line: str) -> bool:
+    return line in proc.log()
+
+
+def _alert_count_is(db: psycopg.Connection, home_id: str, n: int) -> bool:
+    return len(alerts(db, home_id)) == n
+
+
+def _count_is(db: psycopg.Connection, sql: str, arg: str, n: int) -> bool:
+    return count(db, sql, arg) == n
+
+
+def test_partitions_and_the_urgent_lane_raise_each_sos_once(
+    db: psycopg.Connection, settings: Settings, stack_dir: Path, tmp_path: Path
+) -> None:
+    homes = [make_home(db, settings) for _ in range(4)]
+    buttons = [add_device(db, settings, h, DeviceKind.SOS_BUTTON, Room.BEDROOM) for h in homes]
+    db.commit()
+    owners = {h.home_id: i for h in homes for i in (0, 1) if Partition(i, 2).owns(h.home_id)}
+    tag = uuid.uuid4().hex[:8]
+    procs = [rules(stack_dir, tmp_path, f"{tag}-{i}", "--partition", f"{i}/2") for i in (0, 1)]
+    for p in procs:
+        assert wait_until(partial(_logged, p, "urgent lane connected"), 20), p.log()
+    for home, sos in zip(homes, buttons, strict=True):
+        pub = DevicePublisher(settings, sos, home.passwords[sos])
+        pub.publish(topics.device_event(sos), payload(1, "sos_button", action="sos"))
+        pub.close()
+    for home in homes:
+        assert wait_until(partial(_alert_count_is, db, home.home_id, 1), 20), procs[
+            owners[home.home_id]
+        ].log()
+    # Both workers run the escalation steps (SKIP LOCKED): each alert's first step is written and sent once.
+    sent = "SELECT count(*) FROM notification n JOIN alert a ON a.id = n.alert_id WHERE a.home_id = %s AND n.step = 0"
+    for home in homes:
+        assert wait_until(partial(_count_is, db, sent + " AND n.status = 'sent'", home.home_id, 1), 20)
+        assert count(db, sent, home.home_id) == 1
+    for p in procs:
+        assert p.stop() == 0
+    # Each press reached both sessions of its owner (the urgent lane's and the wildcard's) and the
+    # other worker's wildcard; it was evaluated once, by its owner.
+    for home in homes:
+        assert [a[4] for a in alerts(db, home.home_id)] == [1]
+    logs = [p.log() for p in procs]
+    for home in homes:
+        mine = owners[home.home_id]
+        assert f"at home {home.home_id}" in logs[mine]
+        assert f"at home {home.home_id}" not in logs[1 - mine]
+    stopped = [re.search(r"rules stopped: .*skipped=(\d+) urgent_copies=(\d+)", log) for log in logs]
+    assert all(stopped), logs
+    skipped = [int(m.group(1)) for m in stopped if m]
+    copies = [int(m.group(2)) for m in stopped if m]
+    assert sum(copies) == len(homes)
+    assert skipped == [sum(1 for o in owners.values() if o != i) for i in (0, 1)]

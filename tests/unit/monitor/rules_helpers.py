@@ -80,6 +80,7 @@ class Home:
         return out
 
 
-def make_home(*, resident: str | None = "r-1", **settings: Any) -> Home:
-    ctx = HomeContext(home_id="h-1", resident_id=resident, devices=DEVICES, timezone="Asia/Shanghai")
+def make_home(*, resident: str | None = "r-1", without: tuple[str, ...] = (), **settings: Any) -> Home:
+    devices = {k: v for k, v in DEVICES.items() if k not in without}
+    ctx = HomeContext(home_id="h-1", resident_id=resident, devices=devices, timezone="Asia/Shanghai")
     return Home(ctx=ctx, settings=ResidentSettings(**settings))

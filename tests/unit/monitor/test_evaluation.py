@@ -135,3 +135,21 @@ def test_false_alarms_can_exclude_device_health() -> None:
     r = false_alarms(alerts, homes=["h"], days=0.5, exclude=HEALTH)
     assert (r["false_alarms"], r["false_alarms_per_home_day"], r["by_kind"]) == (1, 2.0, {"inactivity": 1})
     assert false_alarms([], homes=[], days=1)["false_alarms_per_home_day"] is None
+
+
+def test_an_incident_on_a_dead_device_is_set_aside_and_misses_name_the_nearest_alert() -> None:
+    dead = Incident("h1", "device_silent", T0, T0 + timedelta(hours=10), T0, {"device_id": "h1-smoke"})
+    fire = _inc("h1", "smoke", 5, 0.3)
+    fire = Incident(fire.home, fire.kind, fire.start, fire.end, fire.since, {"device_id": "h1-smoke"})
+    fall = _inc("h1", "fall_kitchen", 12)
+    alerts = [_alert(1, "h1", "device_offline", 1), _alert(2, "h1", "no_water", 13)]
+    r = score([dead, fire, fall], alerts, quiet_homes=["h3"], days=1.0, until=T0 + timedelta(days=1))
+    assert [u["kind"] for u in r["incidents_unobservable"]] == ["smoke"]
+    assert "smoke" not in r["per_kind"]
+    assert r["per_kind"]["device_silent"]["recall"] == 1.0
+    (miss,) = r["missed"]
+    assert (miss["kind"], miss["nearest_alert"]["kind"], miss["nearest_alert"]["min_after_start"]) == (
+        "fall_kitchen",
+        "no_water",
+        60.0,
+    )

@@ -26,6 +26,33 @@ def test_event_only_sensor_is_never_timed_out() -> None:
     assert "device_offline" not in kinds(home.ticks(at(1, 10), at(1, 23, 30), step_min=30))
 
 
+def test_a_temperature_sensor_that_stops_reporting_is_offline_without_heartbeats() -> None:
+    home = make_home()
+    for m in range(0, 60, 30):
+        home.read("temp-1", at(1, 10, m), temperature=21.0)  # reports every 30 min, no heartbeat flag
+    for h in range(10, 14):
+        home.read("m-kit", at(1, h), heartbeat=True)
+    assert "device_offline" not in kinds(home.ticks(at(1, 10, 30), at(1, 12, 59), step_min=1))
+    (c,) = home.tick(at(1, 13))  # 150 min after its last report
+    assert (c.kind, c.evidence["devices"]) == (AlertKind.DEVICE_OFFLINE, ["temp-1"])
+
+
+def test_a_water_meter_is_timed_out_only_once_it_showed_it_reports_on_a_schedule() -> None:
+    on_use = make_home()
+    on_use.read("water-1", at(1, 10), water_total_l=10.0)
+    on_use.read("water-1", at(1, 10, 5), water_total_l=12.0)  # reports only when water runs
+    for h in range(10, 16):
+        on_use.read("m-kit", at(1, h), heartbeat=True)
+    assert "device_offline" not in kinds(on_use.ticks(at(1, 10, 5), at(1, 15, 30), step_min=30))
+    timed = make_home()
+    timed.read("water-1", at(1, 10), water_total_l=10.0)
+    timed.read("water-1", at(1, 10, 15), water_total_l=10.0)  # the same total again: a scheduled report
+    for h in range(10, 14):
+        timed.read("m-kit", at(1, h), heartbeat=True)
+    assert "device_offline" not in kinds(timed.ticks(at(1, 10, 15), at(1, 12, 40), step_min=5))
+    assert "device_offline" in kinds(timed.tick(at(1, 12, 45)))  # 150 min
+
+
 def test_gateway_offline_is_reported_once_for_its_devices() -> None:
     home = make_home()
     home.read("m-liv", at(1, 10), heartbeat=True)  # behind gw-1

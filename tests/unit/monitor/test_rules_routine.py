@@ -1,5 +1,5 @@
 from monitor.rules import AlertKind, Baseline, HomeState, ResidentSettings, Severity
-from tests.unit.monitor.rules_helpers import at, kinds, make_home
+from tests.unit.monitor.rules_helpers import Home, at, kinds, make_home
 
 
 def test_inactivity_fires_at_the_room_and_hour_limit_and_clears_on_movement() -> None:
@@ -22,11 +22,32 @@ def test_still_in_bathroom_is_urgent_sooner_than_bedroom_at_night() -> None:
     (c,) = bath.ticks(at(1, 23), at(2, 0, 30))
     assert c.kind == AlertKind.INACTIVITY
     assert c.severity == Severity.CRITICAL
-    assert c.detected_at == at(2, 0)  # 60 min at night
+    assert c.detected_at == at(1, 23, 45)  # 45 min at night
+    day = make_home()
+    day.motion("m-bath", at(1, 10))
+    (c,) = day.ticks(at(1, 10), at(1, 11))
+    assert c.detected_at == at(1, 10, 30)  # shorter by day: 30 min
     bed = make_home()
     bed.motion("m-bed", at(1, 23))
-    assert bed.ticks(at(1, 23), at(2, 8, 55)) == []  # a night's sleep is normal
-    assert kinds(bed.tick(at(2, 9))) == ["inactivity"]  # 10 h without a single movement is not
+    bed.read("bed-1", at(1, 23, 1), occupancy=True)
+    assert "inactivity" not in kinds(bed.ticks(at(1, 23), at(2, 9, 55)))  # a night's sleep is normal
+    assert kinds(bed.tick(at(2, 10, 5))) == ["inactivity"]  # 11 h in bed without a single movement is not
+
+
+def test_still_in_the_bedroom_off_the_bed_is_urgent_but_not_without_a_bed_sensor() -> None:
+    floor = make_home()
+    floor.read("bed-1", at(2, 5, 59), occupancy=False)  # got up
+    floor.motion("m-bed", at(2, 6))
+    (c,) = floor.ticks(at(2, 6), at(2, 8))
+    assert (c.kind, c.detected_at, c.evidence["key"]) == (AlertKind.INACTIVITY, at(2, 7), "bedroom")
+    by_day = make_home()
+    by_day.motion("m-bed", at(2, 10))
+    (c,) = by_day.ticks(at(2, 10), at(2, 12))
+    assert c.detected_at == at(2, 10, 45)
+    no_bed = make_home(without=("bed-1",))
+    no_bed.motion("m-bed", at(1, 23))
+    assert "inactivity" not in kinds(no_bed.ticks(at(1, 23), at(2, 9, 55)))  # no bed sensor: sleep
+    assert kinds(no_bed.tick(at(2, 10))) == ["inactivity"]
 
 
 def test_away_mode_suppresses_routine_alarms_and_clears_open_ones() -> None:
@@ -64,8 +85,8 @@ def test_skewed_readings_never_move_timers_backwards() -> None:
     assert home.state.last_activity_at == at(1, 10)
     home.read("m-kit", at(1, 20), now=at(1, 10, 10), occupancy=True)  # stamped ten hours ahead
     assert home.state.last_activity_at == at(1, 10, 10)
-    assert home.tick(at(1, 11, 39)) == []  # kitchen by day allows 90 min from 10:10
-    (c,) = home.tick(at(1, 11, 40))
+    assert home.tick(at(1, 10, 54)) == []  # kitchen by day allows 45 min from 10:10
+    (c,) = home.tick(at(1, 10, 55))
     assert c.kind == AlertKind.INACTIVITY
     assert c.started_at == at(1, 10, 10)
     assert c.evidence["room"] == "kitchen"
@@ -86,8 +107,11 @@ def test_not_up_by_usual_time_plus_margin() -> None:
     home = make_home()
     home.tick(at(1, 22))
     home.motion("m-bed", at(1, 23))
+    home.read("bed-1", at(1, 23, 1), occupancy=True)
+    home.read("bed-1", at(2, 2, 59), occupancy=False)
     home.motion("m-bath", at(2, 3))  # a night-time toilet visit is not getting up
     home.motion("m-bed", at(2, 3, 10))
+    home.read("bed-1", at(2, 3, 11), occupancy=True)
     out = home.ticks(at(2, 3, 15), at(2, 9, 25))
     assert "not_up" not in kinds(out)
     (c,) = [c for c in home.tick(at(2, 9, 30)) if c.kind == AlertKind.NOT_UP]
@@ -121,6 +145,45 @@ def test_no_water_for_far_longer_than_usual() -> None:
     assert kinds(home.read("water-1", at(1, 22, 10), water_total_l=110.0), cleared=True) == ["no_water"]
 
 
+def _morning(home_water_at: int | None, *, flush_at_5: bool = False) -> Home:
+    home = make_home()
+    home.read("water-1", at(1, 21), water_total_l=100.0)
+    home.read("water-1", at(1, 21, 30), water_total_l=104.0)  # washing before bed
+    home.motion("m-bed", at(1, 22))
+    home.read("bed-1", at(1, 22, 1), occupancy=True)
+    if flush_at_5:
+        home.read("bed-1", at(2, 4, 58), occupancy=False)
+        home.motion("m-bath", at(2, 5))
+        home.read("water-1", at(2, 5, 1), water_total_l=105.0)
+        home.motion("m-bed", at(2, 5, 4))
+        home.read("bed-1", at(2, 5, 5), occupancy=True)
+    home.read("bed-1", at(2, 7), occupancy=False)
+    home.motion("m-bath", at(2, 7, 1))
+    if home_water_at is not None:
+        home.read("water-1", at(2, 7, home_water_at), water_total_l=107.0)
+    home.motion("m-kit", at(2, 7, 20))  # up: the first time outside bedroom and bathroom today
+    for m in range(25, 60, 5):
+        home.motion("m-kit", at(2, 7, m))
+    for m in range(0, 10, 2):
+        home.motion("m-liv", at(2, 8, m))
+    return home
+
+
+def test_no_water_at_all_since_getting_up() -> None:
+    home = _morning(None)
+    assert "no_water" not in kinds(home.ticks(at(2, 7, 20), at(2, 8, 4), step_min=1))
+    (c,) = [c for c in home.tick(at(2, 8, 5)) if c.kind == AlertKind.NO_WATER]  # up 45 min, no water
+    assert (c.started_at, c.evidence["awake_min"]) == (at(2, 7, 20), 45)
+    assert "no water used since getting up" in c.reason_en
+    assert kinds(home.read("water-1", at(2, 8, 10), water_total_l=110.0), cleared=True) == ["no_water"]
+    washed = _morning(3)  # flushed and washed on waking: nothing to say
+    assert "no_water" not in kinds(washed.ticks(at(2, 7, 20), at(2, 12), step_min=5))
+    night = _morning(None, flush_at_5=True)  # a flush at 05:00, long before getting up, is the night's
+    assert night.state.up_first_at == at(2, 7, 20)
+    assert "no_water" not in kinds(night.ticks(at(2, 7, 20), at(2, 8, 4), step_min=1))
+    assert "no_water" in kinds(night.tick(at(2, 8, 5)))
+
+
 def test_night_exit_without_return_and_a_return_in_time() -> None:
     home = make_home()
     home.motion("m-liv", at(1, 22, 50))
@@ -141,7 +204,7 @@ def test_night_exit_without_return_and_a_return_in_time() -> None:
     back.read("m-liv", at(1, 23, 20), occupancy=True)  # stray single trigger: not a return
     back.read("door-front", at(1, 23, 25), contact=False)
     back.read("m-kit", at(1, 23, 26), occupancy=True)
-    assert back.ticks(at(1, 23, 26), at(2, 0, 30)) == []
+    assert back.ticks(at(1, 23, 26), at(2, 0, 20)) == []
 
 
 def test_daytime_outing_raises_nothing_then_a_low_no_activity_notice() -> None:
@@ -184,6 +247,25 @@ def test_long_bathroom_stay_while_moving() -> None:
     assert "inactivity" not in kinds(home.log)
 
 
+def test_long_bathroom_stay_gone_still_counts_sooner_but_a_busy_bath_does_not() -> None:
+    still = make_home()
+    still.motion("m-kit", at(1, 10))
+    for m in (2, 10, 20, 30, 36):  # in the bathroom, moving now and then, then still
+        still.read("m-bath", at(1, 10, m), occupancy=True)
+    assert still.ticks(at(1, 10, 36), at(1, 10, 46), step_min=1) == []  # stay under 60% of 75 min
+    (c,) = still.tick(at(1, 10, 47))  # a 45 min stay, still for 11 min
+    assert (c.kind, c.started_at, c.evidence["still"]) == (AlertKind.LONG_BATHROOM, at(1, 10, 2), True)
+    assert "no movement for 11 min" in c.reason_en
+    assert kinds(still.read("m-bath", at(1, 10, 50), occupancy=True), cleared=True) == ["long_bathroom"]
+    bath = make_home()
+    bath.motion("m-kit", at(1, 10))
+    for m in range(2, 72, 2):  # a long, busy bath
+        bath.read("m-bath", at(1, 10 + m // 60, m % 60), occupancy=True)
+        assert bath.tick(at(1, 10 + m // 60, m % 60)) == []
+    assert kinds(bath.ticks(at(1, 11, 12), at(1, 11, 16), step_min=1)) == []
+    assert kinds(bath.tick(at(1, 11, 17))) == ["long_bathroom"]  # the usual 75 min limit
+
+
 def test_sustained_activity_decline_is_a_low_early_warning() -> None:
     home = make_home()
     home.baseline = Baseline(days_of_data=20, daily_activity_median=400, recent_activity_ratio=0.4)
@@ -206,3 +288,29 @@ def test_late_reading_is_still_counted_once_order_restored() -> None:
     assert home.tick(at(1, 12, 59)) == []
     assert kinds(home.tick(at(1, 13))) == ["inactivity"]
     assert home.state.latest_at == at(1, 13)
+
+
+def test_water_flow_counts_where_the_resident_was_seen_and_never_during_a_leak() -> None:
+    home = make_home()
+    home.read("water-1", at(2, 2), water_total_l=100.0)
+    home.motion("m-bath", at(2, 3))
+    home.read("water-1", at(2, 3, 10), water_total_l=106.0)  # the flush, reported by the kitchen meter
+    assert home.state.last_activity_room == "bathroom"
+    assert home.state.up_at is None  # a night-time flush is not getting up
+    home.read("leak-1", at(2, 3, 20), water_leak=True)
+    home.read("water-1", at(2, 3, 30), water_total_l=140.0)  # the leak runs through the meter
+    assert home.state.last_activity_at == at(2, 3, 10)  # nobody moved
+    assert home.state.last_water_at == at(2, 3, 30)
+
+
+def test_early_to_bed_gets_the_night_limit_not_the_evening_one() -> None:
+    home = make_home()
+    night = [330.0, 330.0, 330.0, 240.0, 200.0, 150.0, 120.0]  # from a night toilet visit to waking
+    home.baseline = Baseline(gap_limit_min={"bed": night + [180.0] * 14 + [600.0] * 3})
+    home.motion("m-bed", at(1, 20, 10))
+    home.read("bed-1", at(1, 20, 11), occupancy=True)  # asleep at 20:11, an evening hour
+    assert "inactivity" not in kinds(home.ticks(at(1, 20, 15), at(2, 6, 5), step_min=10))
+    assert "inactivity" in kinds(home.tick(at(2, 6, 15)))  # 600 min: the night's limit
+    home.read("m-bed", at(2, 6, 20), occupancy=True)  # stirring in bed
+    home.read("temp-1", at(2, 5), temperature=21.0)  # a reading evaluated long before the last activity
+    assert home.state.last_activity_key == "bed"
