@@ -1,4 +1,4 @@
-"""Retention and the hourly activity rollup, run by the platform itself.
+"""Retention, the hourly activity rollup and the residents' baselines, run by the platform itself.
 
 The Apache-2 TimescaleDB build has no background policies or continuous aggregates, so ``eldercare maintain``
 runs these on a timer. With the community licence, retention is delegated to Timescale's own policy.
@@ -36,6 +36,8 @@ class MaintenanceResult:
     rollup_rows: int
     chunks_dropped: int
     licence: str
+    baselines_relearned: int = 0
+    baselines_due: int = 0
 
 
 def licence(conn: psycopg.Connection) -> str:
@@ -65,11 +67,26 @@ def apply_retention(conn: psycopg.Connection, *, keep: timedelta, now: datetime)
 
 
 def run_once(
-    conn: psycopg.Connection, *, keep: timedelta, now: datetime, rollup_window: timedelta
+    conn: psycopg.Connection,
+    *,
+    keep: timedelta,
+    now: datetime,
+    rollup_window: timedelta,
+    baselines: int = 200,
 ) -> MaintenanceResult:
+    """One pass: rollup of the last ``rollup_window``, retention, then up to ``baselines`` residents relearned."""
+    from monitor.baselines import relearn
+
     rolled = rollup(conn, since=now - rollup_window, until=now)
     dropped = apply_retention(conn, keep=keep, now=now)
-    result = MaintenanceResult(rollup_rows=rolled, chunks_dropped=dropped, licence=licence(conn))
+    learned = relearn(conn, now=now, limit=baselines)
+    result = MaintenanceResult(
+        rollup_rows=rolled,
+        chunks_dropped=dropped,
+        licence=licence(conn),
+        baselines_relearned=learned.residents,
+        baselines_due=learned.still_due,
+    )
     with conn.transaction():
         conn.execute(
             "INSERT INTO maintenance_run (job, ran_at, detail) VALUES ('maintain', %s, %s)",

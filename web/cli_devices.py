@@ -194,11 +194,15 @@ def maintain(
     dir_: DirOpt = None,
     keep_days: Annotated[float, typer.Option(min=0.01, help="keep readings this many days")] = 90,
     interval_s: Annotated[float, typer.Option(min=1)] = 300,
+    baselines: Annotated[
+        int, typer.Option(min=0, help="residents' baselines relearned per pass at most")
+    ] = 200,
     once: Annotated[bool, typer.Option(help="run once and exit")] = False,
     log_level: Annotated[str, typer.Option()] = "info",
     metrics_port: MetricsPortOpt = None,
 ) -> None:
-    """Retention (drop_chunks) and the hourly activity rollup, on a timer."""
+    """Retention (drop_chunks), the hourly activity rollup and the residents' baselines (each relearned
+    daily from their last 28 days), on a timer."""
     from prometheus_client import Counter, Gauge
 
     from monitor import ops_http
@@ -221,6 +225,7 @@ def maintain(
                     keep=timedelta(days=keep_days),
                     now=datetime.now(UTC),
                     rollup_window=timedelta(hours=3),
+                    baselines=baselines,
                 )
         except psycopg.Error as exc:
             if once:

@@ -7,13 +7,14 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from monitor import maintenance
-from tests.support import CliProcess, count, wait_until
+from monitor import baselines, maintenance
+from tests.support import CliProcess, count, make_home, wait_until
 from web.settings import Settings
 
 pytestmark = [pytest.mark.db]
@@ -83,3 +84,45 @@ def test_maintain_process_reports_health_and_passes(settings: Settings, tmp_path
         assert httpx.get(base + "/healthz").text == "ok\n"
     finally:
         proc.stop()
+
+
+def test_baselines_are_relearned_from_the_residents_own_readings(
+    db: psycopg.Connection, settings: Settings
+) -> None:
+    """Two residents with the same 20 days of bathroom activity, except that one of them has barely moved for
+    the last three days: both baselines are learned (not the defaults), and only the second shows the drop."""
+    now = datetime(2021, 3, 21, tzinfo=UTC)  # after the retention test's cut-off, before other tests' data
+    steady, slowing = make_home(db, settings), make_home(db, settings)
+    for home in (steady, slowing):
+        seq = 0
+        for day in range(20, 0, -1):
+            quiet = home is slowing and day <= 3
+            for hour in range(0, 14, 3 if quiet else 1):  # 08:00..21:00 Asia/Shanghai
+                seq += 1
+                at = now - timedelta(days=day) + timedelta(hours=hour, minutes=seq % 7)
+                _reading(db, home.native, home.home_id, at, seq, {"occupancy": True})
+    db.commit()
+    maintenance.rollup(db, since=now - timedelta(days=21), until=now)
+    homes = [steady.home_id, slowing.home_id]
+    assert baselines.due(db, now=now, limit=10, home_ids=homes)[1] == 2
+    result = baselines.relearn(db, now=now, home_ids=homes)
+    assert result.residents == 2
+    assert result.readings > 2 * 200
+    learned: dict[str, Any] = {}
+    for home_id in homes:
+        row = db.execute(
+            "SELECT b.baseline, b.built_at FROM resident_baseline b JOIN resident r ON r.id = b.resident_id "
+            "WHERE r.home_id = %s",
+            (home_id,),
+        ).fetchone()
+        assert row is not None
+        assert row[1] == now
+        learned[home_id] = row[0]
+    assert learned[steady.home_id]["days_of_data"] >= 14
+    assert learned[steady.home_id]["daily_activity_median"] == 14
+    assert learned[steady.home_id]["recent_activity_ratio"] == 1.0
+    assert learned[slowing.home_id]["recent_activity_ratio"] < 0.5  # what the declining-activity rule reads
+    assert (
+        baselines.due(db, now=now + timedelta(hours=1), limit=10, home_ids=homes)[1] == 0
+    )  # fresh for a day
+    assert baselines.due(db, now=now + timedelta(days=1), limit=10, home_ids=homes)[1] == 2
