@@ -6,60 +6,15 @@ import random
 import time
 from dataclasses import dataclass
 
-from dispatcher.scheduling.spec import RoutingSpec
+from dispatcher.scheduling.squeeze import nearest, squeeze
+from dispatcher.scheduling.vrptw import Vrptw, vrptw_of
+
+__all__ = ["Route", "Vrptw", "insert_cheapest", "remove_one_route", "vrptw_of"]
 
 KMAX = 3  # most visits ejected to make room for one
 DFS_BUDGET = 4000  # search nodes per route and ejection
-PERTURB_MOVES = 60  # random feasible relocations after each insertion
-
-
-@dataclass(frozen=True, slots=True)
-class Vrptw:
-    """Plain VRPTW data: one depot, identical vehicles, one service-start window per visit."""
-
-    travel: list[list[int]]
-    cost: list[list[int]]
-    ready: list[int]
-    due: list[int]
-    service: list[int]
-    demand: list[int]
-    capacity: int  # 0 = unlimited
-    depot: int
-    start: int
-    end: int
-
-
-def vrptw_of(spec: RoutingSpec) -> Vrptw | None:
-    """The spec as plain VRPTW data, or None when it uses features this heuristic does not model."""
-    vs = spec.vehicles
-    if not vs or spec.sync or spec.apart or len(spec.depots) != 1:
-        return None
-    v0 = vs[0]
-    same = {
-        (v.start_node, v.end_node, v.earliest_start, v.latest_end, v.time_class, v.cost_class) for v in vs
-    }
-    if len(same) != 1 or v0.start_node != v0.end_node or len({v.capacity for v in vs}) != 1:
-        return None
-    if any(v.breaks or v.max_span is not None or v.soft_end or v.fixed_start is not None for v in vs):
-        return None
-    visits = [n for i, n in enumerate(spec.nodes) if i not in spec.depots]
-    if any(len(n.starts) != 1 or n.penalty is not None or n.allowed_vehicles is not None for n in visits):
-        return None
-    if any(n.vehicle_costs or n.default_vehicle_cost for n in visits):
-        return None
-    depot = v0.start_node
-    return Vrptw(
-        travel=spec.travel[v0.time_class],
-        cost=spec.cost[v0.cost_class],
-        ready=[v0.earliest_start if i == depot else n.starts[0][0] for i, n in enumerate(spec.nodes)],
-        due=[v0.latest_end if i == depot else n.starts[0][1] for i, n in enumerate(spec.nodes)],
-        service=[0 if i == depot else n.service for i, n in enumerate(spec.nodes)],
-        demand=[n.demand if spec.use_capacity else 0 for n in spec.nodes],
-        capacity=v0.capacity if spec.use_capacity else 0,
-        depot=depot,
-        start=v0.earliest_start,
-        end=v0.latest_end,
-    )
+MIN_SHARE = 100  # search nodes per insertion position at least
+PERTURB_MOVES = 200  # random feasible relocations after each insertion
 
 
 class Route:
@@ -76,14 +31,21 @@ class Route:
 
     def refresh(self, p: Vrptw) -> None:
         """Recompute the cached times after the visit list changed."""
-        t, prev, leave = p.travel, p.depot, [p.start]
+        t, ready, due, service = p.travel, p.ready, p.due, p.service
+        prev, clock, leave = p.depot, p.start, [p.start]
         for n in self.nodes:
-            leave.append(max(p.ready[n], leave[-1] + t[prev][n]) + p.service[n])
+            clock += t[prev][n]
+            if clock < ready[n]:
+                clock = ready[n]
+            clock += service[n]
+            leave.append(clock)
             prev = n
-        latest = [p.end]
-        nxt = p.depot
+        nxt, late, latest = p.depot, p.end, [p.end]
         for n in reversed(self.nodes):
-            latest.append(min(p.due[n], latest[-1] - t[n][nxt] - p.service[n]))
+            late -= t[n][nxt] + service[n]
+            if late > due[n]:
+                late = due[n]
+            latest.append(late)
             nxt = n
         self.leave, self.latest = leave, latest[::-1]
         self.load = sum(p.demand[n] for n in self.nodes)
@@ -112,6 +74,25 @@ class Route:
             if start <= p.due[v] and start + p.service[v] + t[v][nxt] <= self.latest[k]:
                 out.append((k, c[prev][v] + c[v][nxt] - c[prev][nxt]))
         return out
+
+    def cheapest(self, p: Vrptw, v: int, bound: int) -> tuple[int, int] | None:
+        """The cheapest feasible (added cost, position) for ``v`` costing less than ``bound``, if any."""
+        if p.capacity and self.load + p.demand[v] > p.capacity:
+            return None
+        t, cv, leave, latest = p.travel, p.cost, self.leave, self.latest
+        ready, due, tail, found = p.ready[v], p.due[v], p.service[v], None
+        seq = [p.depot, *self.nodes, p.depot]
+        for k in range(len(seq) - 1):
+            prev, nxt = seq[k], seq[k + 1]
+            delta = cv[prev][v] + cv[v][nxt] - cv[prev][nxt]
+            if delta >= bound:
+                continue
+            start = leave[k] + t[prev][v]
+            if start < ready:
+                start = ready
+            if start <= due and start + tail + t[v][nxt] <= latest[k]:
+                bound, found = delta, (delta, k)
+        return found
 
 
 @dataclass(slots=True)
@@ -142,9 +123,10 @@ def _eject_search(p: Vrptw, r: Route, ri: int, v: int, pen: list[int], best: _Be
     """Search for inserting ``v`` into ``r`` while ejecting <= KMAX visits of least total penalty."""
     nodes = r.nodes
     over = r.load + p.demand[v] - p.capacity if p.capacity else 0
-    ctx = _Ctx(p, r, ri, v, 0, [], pen, over, best, DFS_BUDGET)
+    share = max(MIN_SHARE, DFS_BUDGET // (len(nodes) + 1))  # every position gets its own search budget
+    ctx = _Ctx(p, r, ri, v, 0, [], pen, over, best, share)
     for k in range(len(nodes) + 1):
-        ctx.k, ctx.seq = k, [*nodes[:k], v, *nodes[k:]]
+        ctx.k, ctx.seq, ctx.budget = k, [*nodes[:k], v, *nodes[k:]], share
         _dfs(ctx, 0, p.depot, p.start, [], 0, 0)
 
 
@@ -172,7 +154,7 @@ def _dfs(ctx: _Ctx, j: int, last: int, leave: int, eject: list[int], psum: int, 
 
 
 def _perturb(p: Vrptw, routes: list[Route], rng: random.Random) -> None:
-    """Random visits moved to their cheapest feasible place in another route when that is no longer."""
+    """Random visits moved to their cheapest feasible place in another route (longer or not, as in N&B)."""
     for _ in range(PERTURB_MOVES):
         a, b = rng.randrange(len(routes)), rng.randrange(len(routes))
         if a == b or not routes[a].nodes:
@@ -180,12 +162,10 @@ def _perturb(p: Vrptw, routes: list[Route], rng: random.Random) -> None:
         src, dst = routes[a], routes[b]
         k = rng.randrange(len(src.nodes))
         v = src.nodes[k]
-        options = dst.insertions(p, v)
-        if not options:
+        found = dst.cheapest(p, v, 1 << 62)  # any feasible move: the perturbation diversifies
+        if found is None:
             continue
-        pos, delta = min(options, key=lambda o: o[1])
-        if delta > _saving(p, src, k):  # only moves that do not lengthen the routes
-            continue
+        pos = found[1]
         del src.nodes[k]
         dst.nodes.insert(pos, v)
         src.refresh(p)
@@ -196,9 +176,9 @@ def insert_cheapest(p: Vrptw, routes: list[Route], v: int) -> bool:
     """Insert ``v`` at its cheapest feasible position; False when there is none."""
     best: tuple[int, int, int] | None = None
     for ri, r in enumerate(routes):
-        for pos, delta in r.insertions(p, v):
-            if best is None or delta < best[0]:
-                best = (delta, ri, pos)
+        found = r.cheapest(p, v, best[0] if best is not None else 1 << 62)
+        if found is not None:
+            best = (found[0], ri, found[1])
     if best is None:
         return False
     routes[best[1]].nodes.insert(best[2], v)
@@ -212,18 +192,24 @@ def remove_one_route(
     """Try to serve every visit with one route fewer before ``deadline``; None when time runs out.
 
     The smallest route is emptied into the ejection pool; a pooled visit is inserted where it fits,
-    otherwise it goes in while the visits of least accumulated penalty (at most ``KMAX``) are ejected
+    otherwise it is squeezed in (inserted anyway, then the time warp and overload repaired by local
+    search, see ``squeeze``), otherwise it goes in while the visits of least accumulated penalty (at most ``KMAX``) are ejected
     into the pool; each step ends with random feasible relocations.
     """
     order = sorted(range(len(routes)), key=lambda i: len(routes[i]))
     pool = list(routes[order[0]])
     work = [Route(p, list(r)) for i, r in enumerate(routes) if i != order[0]]
     pen = [1] * len(p.ready)
+    near = nearest(p, [n for r in routes for n in r])
     while pool:
         if time.perf_counter() > deadline:
             return None
         v = pool.pop()
-        if not insert_cheapest(p, work, v):
+        if insert_cheapest(p, work, v):
+            pass
+        elif (fit := squeeze(p, [r.nodes for r in work], v, near, deadline=deadline, pick=v)) is not None:
+            work = [Route(p, r) for r in fit]
+        else:
             pen[v] += 1
             best = _Best(psum=1 << 60)
             for ri in rng.sample(range(len(work)), len(work)):
@@ -236,11 +222,3 @@ def remove_one_route(
                 pool.extend(best.ejected or [])
         _perturb(p, work, rng)
     return [r.nodes for r in work]
-
-
-def _saving(p: Vrptw, r: Route, k: int) -> int:
-    """Cost saved by taking the visit at position ``k`` out of ``r``."""
-    nodes, c = r.nodes, p.cost
-    prev = nodes[k - 1] if k else p.depot
-    nxt = nodes[k + 1] if k + 1 < len(nodes) else p.depot
-    return c[prev][nodes[k]] + c[nodes[k]][nxt] - c[prev][nxt]

@@ -137,3 +137,25 @@ def test_ruin_and_recreate_shortens_without_adding_routes() -> None:
     assert len(shorter) <= len([r for r in routes if r])
     assert after < before
     assert routes_cost(plain, shorter) <= routes_cost(plain, routes)
+
+
+def test_cheapest_insertion_is_the_least_costly_feasible_position() -> None:
+    inst = _random_instance(8, n=14, capacity=1000)
+    plain = vrptw_of(to_spec(inst))
+    assert plain is not None
+    rng = random.Random(9)
+    compared = 0
+    for _ in range(80):
+        r = Route(plain, sorted(rng.sample(range(1, 15), 4), key=lambda c: inst.nodes[c].ready))
+        if not r.feasible(plain):
+            continue
+        v = rng.choice([c for c in range(1, 15) if c not in r.nodes])
+        options = r.insertions(plain, v)
+        found = r.cheapest(plain, v, 1 << 62)
+        assert (found is None) == (not options)
+        if found is not None:
+            assert found[0] == min(cost for _, cost in options)
+            assert (found[1], found[0]) in options
+            assert r.cheapest(plain, v, found[0]) is None  # the bound is strict
+            compared += 1
+    assert compared > 10
