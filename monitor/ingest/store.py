@@ -102,16 +102,27 @@ def write_batch(
             )
             result.dead_lettered = cur.rowcount
             result.dead_duplicates = len(dead) - result.dead_lettered
-        for s in statuses:
-            cur.execute(
-                """INSERT INTO device_health (device_id, reported_status, reported_status_at, last_seen)
-                   VALUES (%s, %s, %s, %s)
-                   ON CONFLICT (device_id) DO UPDATE SET reported_status = EXCLUDED.reported_status,
-                     reported_status_at = EXCLUDED.reported_status_at,
-                     last_seen = GREATEST(device_health.last_seen, EXCLUDED.last_seen), updated_at = now()""",
-                (s.device_id, s.status, s.at, s.at),
-            )
+        if statuses:
+            _upsert_statuses(cur, statuses)
     return result
+
+
+def _upsert_statuses(cur: psycopg.Cursor, statuses: Sequence[StatusRow]) -> None:
+    """One statement for a batch's statuses (a reconnecting neighbourhood sends one per connection): per device
+    the last reported status in arrival order, as one statement per message would leave it."""
+    last: dict[str, tuple[str, datetime, datetime]] = {}
+    for st in statuses:
+        seen = last.get(st.device_id)
+        last[st.device_id] = (st.status, st.at, st.at if seen is None else max(seen[2], st.at))
+    ids = list(last)
+    cur.execute(
+        """INSERT INTO device_health (device_id, reported_status, reported_status_at, last_seen)
+           SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
+           ON CONFLICT (device_id) DO UPDATE SET reported_status = EXCLUDED.reported_status,
+             reported_status_at = EXCLUDED.reported_status_at,
+             last_seen = GREATEST(device_health.last_seen, EXCLUDED.last_seen), updated_at = now()""",
+        (ids, [last[i][0] for i in ids], [last[i][1] for i in ids], [last[i][2] for i in ids]),
+    )
 
 
 def _upsert_health(cur: psycopg.Cursor, readings: Sequence[ReadingRow]) -> None:

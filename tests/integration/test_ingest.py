@@ -316,3 +316,39 @@ def test_revoked_device_is_cut_off_at_once(
     pub.close(timeout=0)
     assert ingest.stop() == 0
     assert _stored(db, home.native) == 1
+
+
+def test_a_batch_of_statuses_keeps_each_devices_last_one(db: psycopg.Connection) -> None:
+    """Statuses are written in one statement per batch: a device reported twice in a batch (offline, then
+    online again) ends with the last report and the latest time; other devices get theirs."""
+    from monitor.ingest.pipeline import StatusRow
+    from monitor.ingest.store import write_batch
+
+    tag = uuid.uuid4().hex[:8]
+    flappy, steady = f"sa-{tag}", f"sb-{tag}"
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    rows = [
+        StatusRow(flappy, "online", t0),
+        StatusRow(steady, "offline", t0 + timedelta(seconds=1)),
+        StatusRow(flappy, "offline", t0 + timedelta(seconds=5)),
+        StatusRow(flappy, "online", t0 + timedelta(seconds=9)),
+    ]
+    write_batch(db, readings=[], dead=[], statuses=rows)
+    got = {
+        r[0]: (r[1], r[2], r[3])
+        for r in db.execute(
+            "SELECT device_id, reported_status, reported_status_at, last_seen FROM device_health "
+            "WHERE device_id = ANY(%s)",
+            ([flappy, steady],),
+        ).fetchall()
+    }
+    assert got[flappy] == ("online", t0 + timedelta(seconds=9), t0 + timedelta(seconds=9))
+    assert got[steady] == ("offline", t0 + timedelta(seconds=1), t0 + timedelta(seconds=1))
+    write_batch(db, readings=[], dead=[], statuses=[StatusRow(flappy, "offline", t0 + timedelta(seconds=2))])
+    row = db.execute(
+        "SELECT reported_status, last_seen FROM device_health WHERE device_id = %s", (flappy,)
+    ).fetchone()
+    assert row == (
+        "offline",
+        t0 + timedelta(seconds=9),
+    )  # a late report is the status; last seen never goes back
