@@ -61,6 +61,15 @@ def read_password_file(path: Path) -> dict[str, str]:
 SERVICE_ACL = {
     "svc-ingest": ["topic read eldercare/v1/#", "topic write eldercare/v1/devices/+/cmd"],
     "svc-ops": ["topic readwrite eldercare/#", "topic read $SYS/#"],
+    # Edge brokers' bridges to the core: forward what devices and gateways publish at an edge (the edge has
+    # already checked their own %u rules) and bring commands back to them.
+    "svc-bridge": [
+        "topic write eldercare/v1/devices/+/event",
+        "topic write eldercare/v1/devices/+/status",
+        "topic write eldercare/v1/gateways/+/z2m/#",
+        "topic read eldercare/v1/devices/+/cmd",
+        "topic read eldercare/v1/gateways/+/cmd",
+    ],
 }
 DEVICE_PATTERNS = [
     "pattern write eldercare/v1/devices/%u/event",

@@ -1,21 +1,28 @@
 """Broker credentials per device: provision (password shown once, stored only hashed) and revoke (cut off at once).
 
-The database is the source of truth; the broker's password file is regenerated from it and Mosquitto is told
-to reload (SIGHUP), which also disconnects clients whose account is gone. An advisory lock keeps two
+The database is the source of truth; the broker's password file is regenerated from it and Mosquitto (the core
+and every edge broker reading the same file) is told to reload (SIGHUP), which also disconnects clients whose
+account is gone. An advisory lock keeps two
 concurrent changes from writing the file out of order.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
 from devices.errors import ConflictError, NotFoundError, ValidationFailed
-from devices.mqtt_auth import hash_password, new_secret, signal_reload, write_password_file
+from devices.mqtt_auth import BrokerNotRunning, hash_password, new_secret, signal_reload, write_password_file
 from devices.settings import MqttSettings
 
 _SYNC_LOCK = 7_245_001
+_BATCH = 5000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,21 +76,33 @@ def revoke(conn: psycopg.Connection, *, device_id: str, broker: MqttSettings) ->
 def provision_many(
     conn: psycopg.Connection, *, device_ids: list[str], broker: MqttSettings
 ) -> list[Credentials]:
-    """Provision many devices with one broker reload (simulators register thousands of homes at once)."""
-    creds = []
+    """Provision many devices with one broker reload (simulators register thousands of homes at once).
+
+    The hashes (PBKDF2, most of the cost) are computed on every core (hashlib releases the GIL) and the rows
+    are updated in batches, in one transaction.
+
+    Raises:
+        ValidationFailed: an id is unknown, bridged by a gateway, or given twice; nothing is changed.
+    """
+    if len(set(device_ids)) != len(device_ids):
+        raise ValidationFailed("a device id is given twice", code="duplicate_device")
+    passwords = [new_secret() for _ in device_ids]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        hashes = list(pool.map(hash_password, passwords, chunksize=256))
     with conn.transaction():
-        for device_id in device_ids:
-            password = new_secret()
-            cur = conn.execute(
-                "UPDATE device SET status = 'provisioned', password_hash = %s, provisioned_at = now(), "
-                "revoked_at = NULL WHERE id = %s AND gateway_id IS NULL",
-                (hash_password(password), device_id),
-            )
-            if cur.rowcount != 1:
-                raise ValidationFailed(f"cannot provision {device_id!r}: unknown or bridged by a gateway")
-            creds.append(Credentials(device_id, device_id, password))
+        for lo in range(0, len(device_ids), _BATCH):
+            ids = device_ids[lo : lo + _BATCH]
+            done = conn.execute(
+                "UPDATE device d SET status = 'provisioned', password_hash = v.h, provisioned_at = now(), "
+                "revoked_at = NULL FROM unnest(%s::text[], %s::text[]) AS v(id, h) "
+                "WHERE d.id = v.id AND d.gateway_id IS NULL RETURNING d.id",
+                (ids, hashes[lo : lo + _BATCH]),
+            ).fetchall()
+            if len(done) != len(ids):
+                missing = sorted(set(ids) - {r[0] for r in done})
+                raise ValidationFailed(f"cannot provision {missing[0]!r}: unknown or bridged by a gateway")
     sync_broker(conn, broker)
-    return creds
+    return [Credentials(d, d, pw) for d, pw in zip(device_ids, passwords, strict=True)]
 
 
 def sync_broker(conn: psycopg.Connection, broker: MqttSettings) -> int:
@@ -101,4 +120,31 @@ def sync_broker(conn: psycopg.Connection, broker: MqttSettings) -> int:
         ).fetchall()
         write_password_file(broker.password_file, broker.base_password_file, {r[0]: r[1] for r in rows})
         signal_reload(broker.pid_file)
+        for pid_file in other_brokers(broker.password_file):
+            try:
+                signal_reload(pid_file)
+            except BrokerNotRunning:
+                log.warning(
+                    "edge broker %s is not running: it reads the new password file when started", pid_file
+                )
     return len(rows)
+
+
+def other_brokers(password_file: Path) -> list[Path]:
+    """Pid files of the other brokers (edge brokers) that read ``password_file``: listed one per line in
+    ``<password_file>.brokers`` by ``eldercare stack up``; only running Mosquitto processes are returned."""
+    listing = password_file.with_name(password_file.name + ".brokers")
+    try:
+        lines = listing.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [Path(line) for line in lines if line.strip() and _is_mosquitto(Path(line))]
+
+
+def _is_mosquitto(pid_file: Path) -> bool:
+    """A stale pid file must not make us signal whatever process now has that pid."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "mosquitto"
+    except (OSError, ValueError, IndexError):
+        return False

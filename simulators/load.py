@@ -30,6 +30,8 @@ from simulators.station import publishing_accounts
 # Per-worker slots of the shared counter array.
 CONNECTED, HOMES_ONLINE, PUBLISHED, INCIDENTS, LAG, READY = range(6)
 SLOTS = 6
+# Sockets one worker may hold: the container's hard open-file limit is 20,000 per process.
+MAX_SOCKETS_PER_PROCESS = 18_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,13 @@ class LoadJob:
     connect_rate: float = 1000.0  # new connections per second, all workers together
     keepalive: int = 60
     truth: Path | None = None
+    brokers: tuple[
+        tuple[str, int], ...
+    ] = ()  # (host, port) listeners; worker i uses i mod len (empty: host, port)
+
+    def broker(self, index: int) -> tuple[str, int]:
+        """The listener worker ``index`` connects its homes to."""
+        return self.brokers[index % len(self.brokers)] if self.brokers else (self.host, self.port)
 
 
 @dataclass(slots=True)
@@ -87,6 +96,23 @@ def shares(count: int, processes: int) -> list[range]:
     return out
 
 
+def sockets_per_process(accounts: list[int], processes: int) -> list[int]:
+    """Broker connections each worker holds, given each home's publishing accounts (homes split by ``shares``)."""
+    return [sum(accounts[i] for i in share) for share in shares(len(accounts), processes)]
+
+
+def plan_processes(
+    accounts: list[int], *, wanted: int, brokers: int = 1, max_sockets: int = MAX_SOCKETS_PER_PROCESS
+) -> int:
+    """The fewest workers, at least ``wanted`` and a multiple of ``brokers`` (so each listener gets the same
+    share), such that none holds more than ``max_sockets`` connections; never more than one per home."""
+    step = max(brokers, 1)
+    n = -(-max(wanted, 1) // step) * step
+    while n < len(accounts) and max(sockets_per_process(accounts, n)) > max_sockets:
+        n += step
+    return max(1, min(n, len(accounts)))
+
+
 def _primed(sim: HomeSim) -> Iterator[tuple[float, object]]:
     """The home's stream with its first item already generated (the catch-up to now happens before the clock)."""
     items = sim.stream()
@@ -106,10 +132,11 @@ class _Worker:
         self.job, self.index, self.counters = job, index, counters
         self.homes = [job.homes[i] for i in shares(len(job.homes), job.processes)[index]]
         self.accounts = {h.home_id: publishing_accounts([h]) for h in self.homes}
+        host, port = job.broker(index)
         self.pub = Publisher(
-            host=job.host, port=job.port, credentials=job.credentials.__getitem__, encode=encode,
+            host=host, port=port, credentials=job.credentials.__getitem__, encode=encode,
             keepalive=job.keepalive, connect_rate=job.connect_rate / job.processes,
-            bind_address=_bind_address(job.host, index),
+            bind_address=_bind_address(host, index),
         )  # fmt: skip
 
     def _set(self, slot: int, value: float) -> None:
@@ -129,7 +156,9 @@ class _Worker:
                    for h in self.homes]  # fmt: skip
         self.pub.connect([a for accts in self.accounts.values() for a in accts])
         total = sum(len(a) for a in self.accounts.values())
-        ramp = time.monotonic() + min(30 + 1.5 * total / max(job.connect_rate / job.processes, 1.0), 180)
+        # Publishing starts once every client is connected: a busy machine connects well below the
+        # nominal rate (20,000 homes: ~210,000 connections at ~500/s measured), so allow 3x, up to 15 min.
+        ramp = time.monotonic() + min(60 + 3 * total / max(job.connect_rate / job.processes, 1.0), 900)
         while self.pub.connected < total and time.monotonic() < ramp and not stop.is_set():
             self._report(prog)
             time.sleep(0.25)
@@ -258,6 +287,15 @@ def run_load(
         for p in procs:
             p.join(30)
     return results
+
+
+def connections_by_broker(results: list[WorkerResult], job: LoadJob) -> dict[int, int]:
+    """Connections the workers held at the end of the run, per broker port."""
+    out: dict[int, int] = {}
+    for r in results:
+        port = job.broker(r.index)[1]
+        out[port] = out.get(port, 0) + r.connections
+    return out
 
 
 def summary(results: list[WorkerResult], *, extra: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,11 @@ descriptor 1024 (about 340 clients per process); this loop has no such limit (on
 New connections are paced (``connect_rate`` per second) so a broker checking passwords is not flooded, and
 keepalives are checked for a slice of the clients per pass (every client within ``MISC_SWEEP_S``): calling
 paho's ``loop_misc`` on 20,000 clients every second would take most of a core.
+
+Write interest is decided here from the client's own queue (``want_write()``) under this loop's lock, never
+from paho's ``_registered_write`` flag: that flag is set and cleared without a lock by the publishing thread
+and this one, so paho's register/unregister callbacks can arrive in the wrong order (the socket left
+read-only with packets queued and the flag saying "registered": the client never sends again).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class NetLoop:
         self._sweep_at = 0
         self._sel = selectors.DefaultSelector()
         self._lock = threading.Lock()
+        self._watched: dict[mqtt.Client, tuple[Any, int]] = {}  # open socket and its selector events
         self._managed: set[mqtt.Client] = set()  # clients to keep connected
         self._due: dict[mqtt.Client, float] = {}  # client -> when to (re)connect
         self._stop = threading.Event()
@@ -72,23 +78,59 @@ class NetLoop:
     def _on_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         with self._lock:
             self._sel.register(sock, selectors.EVENT_READ, client)
+            self._watched[client] = (sock, selectors.EVENT_READ)
 
     def _on_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         with self._lock:
+            self._watched.pop(client, None)
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(sock)
             if client in self._managed:
                 self._due[client] = time.monotonic() + RECONNECT_S
 
-    def _modify(self, sock: Any, client: mqtt.Client, events: int) -> None:
-        with self._lock, contextlib.suppress(KeyError, ValueError):  # the socket was closed meanwhile
+    def _set(self, client: mqtt.Client, events: int) -> None:
+        """Watch the client's socket for ``events`` (caller holds the lock)."""
+        sock, now = self._watched.get(client, (None, events))
+        if now == events:
+            return  # no socket, or already so
+        with contextlib.suppress(KeyError, ValueError, OSError):  # the socket was closed meanwhile
             self._sel.modify(sock, events, client)
+            self._watched[client] = (sock, events)
+
+    def wake(self, client: mqtt.Client) -> None:
+        """The client has queued packets (any thread): watch its socket for writing.
+
+        Call after every ``publish``/``disconnect`` made outside the network thread: paho's own
+        ``on_socket_register_write`` is skipped while its unlocked flag still says "registered".
+        Already watched for writing: nothing to do (:meth:`_sync` looks at the queue again after it stops
+        watching, so a packet queued before this look is not left behind).
+        """
+        if self._watched.get(client, (None, 0))[1] & selectors.EVENT_WRITE:
+            return
+        with self._lock:
+            self._set(client, selectors.EVENT_READ | selectors.EVENT_WRITE)
+
+    def _sync(self, client: mqtt.Client) -> None:
+        """Watch for writing exactly while the client has packets queued (network thread).
+
+        Only a change takes the lock. A packet queued by another thread is followed by its :meth:`wake`:
+        if that saw "watched for writing" before this stops watching, the second look at the queue below
+        (after the stop) sees the packet; if it comes later, it takes the lock and watches again.
+        """
+        want = client.want_write()
+        sock, events = self._watched.get(client, (None, 0))
+        if sock is None or want == bool(events & selectors.EVENT_WRITE):
+            return
+        with self._lock:
+            self._set(client, selectors.EVENT_READ | (selectors.EVENT_WRITE if client.want_write() else 0))
+            if client.want_write():  # queued meanwhile by a thread whose wake() saw the old events
+                self._set(client, selectors.EVENT_READ | selectors.EVENT_WRITE)
 
     def _on_want_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._modify(sock, client, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        self.wake(client)
 
     def _on_written(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._modify(sock, client, selectors.EVENT_READ)
+        self._sync(client)
 
     def _budget(self, now: float) -> int:
         """How many connection attempts the rate limit allows now."""
@@ -113,6 +155,7 @@ class NetLoop:
                 with self._lock:
                     if client in self._managed:
                         self._due[client] = now + RECONNECT_S
+            self._sync(client)  # the CONNECT (and anything queued before) goes out
 
     def _misc(self, elapsed: float) -> None:
         """Keepalives of the next slice of clients (all of them once per ``MISC_SWEEP_S``)."""
@@ -123,6 +166,7 @@ class NetLoop:
         step = max(int(len(self._sweep) * elapsed / MISC_SWEEP_S) + 1, 1)
         for client in self._sweep[self._sweep_at : self._sweep_at + step]:
             client.loop_misc()
+            self._sync(client)  # a PINGREQ may have been queued
         self._sweep_at += step
 
     def _run(self) -> None:
@@ -136,5 +180,6 @@ class NetLoop:
                     client.loop_read()
                 if mask & selectors.EVENT_WRITE:
                     client.loop_write()
+                self._sync(client)  # PUBACKs, a PINGREQ or the resent session queued here; or all written
             self._misc(now - last)
             last = now

@@ -76,7 +76,7 @@ class Publisher:
         self._net = NetLoop(connect_rate=connect_rate)
         self._net.start()
         self.published = 0
-        self._up: set[str] = set()  # clients connected now (changed by the network thread only)
+        self._up: set[str] = set()  # clients connected now (the network thread adds, either thread drops)
 
     def _client(self, client_id: str) -> mqtt.Client:
         client = self._clients.get(client_id)
@@ -92,8 +92,8 @@ class Publisher:
         client.on_publish = self._on_publish
         client.on_disconnect = self._on_disconnect
         client.connect_async(self._host, self._port, keepalive=self._keepalive, bind_address=self._bind)
+        self._clients[client_id] = client  # before the network thread can connect it (see _on_connect)
         self._net.add(client)
-        self._clients[client_id] = client
         return client
 
     def connect(self, client_ids: list[str]) -> None:
@@ -104,11 +104,13 @@ class Publisher:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
-        if not reason.is_failure:
+        if not reason.is_failure and self._clients.get(str(userdata)) is client:
             self._up.add(str(userdata))
             client.publish(status_topic(str(userdata)), b"online", qos=1, retain=True)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if self._clients.get(str(userdata)) is not client:
+            return  # a client dropped by set_online: its successor (if any) keeps the id's counters
         self._up.discard(str(userdata))
         self._release(str(userdata))  # its messages wait in paho for the reconnect; other clients go on
 
@@ -147,7 +149,9 @@ class Publisher:
             self._pending[client_id] = self._pending.get(client_id, 0) + 1
             if slotted:
                 self._slotted[client_id] = self._slotted.get(client_id, 0) + 1
-        info = self._client(client_id).publish(device.topic, self._encode(device, reading), qos=1)
+        client = self._client(client_id)
+        info = client.publish(device.topic, self._encode(device, reading), qos=1)
+        self._net.wake(client)  # paho's own write wakeup can be lost to a race with the network thread
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             self._forget(client_id, 1)
             raise ConnectionError(f"publish for {device.device_id} failed: {mqtt.error_string(info.rc)}")
@@ -178,14 +182,21 @@ class Publisher:
             self.set_online(item.device_id, online=item.online)
 
     def set_online(self, client_id: str, *, online: bool) -> None:
-        """Drop a client as if its power failed (the broker publishes its will) or bring it back."""
+        """Drop a client as if its power failed (the broker publishes its will) or bring it back.
+
+        Bringing back a client that is there already does nothing (a second client with the same id would
+        take the session over from the first, and the two would take it from each other on every reconnect).
+        """
+        if online:
+            self._client(client_id)
+            return
         client = self._clients.pop(client_id, None)
-        if not online and client is not None:
+        if client is not None:
+            self._up.discard(client_id)  # its own on_disconnect is ignored: it is no longer the id's client
             self._net.release(client)
             client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
+            self._net.wake(client)
             self._forget(client_id)
-        elif online:
-            self._client(client_id)
 
     def unacked(self) -> int:
         """QoS 1 readings published but not yet acknowledged by the broker."""
@@ -208,12 +219,15 @@ class Publisher:
             for client_id, client in self._clients.items()
             if client.is_connected()
         ]
+        for client in self._clients.values():
+            self._net.wake(client)
         deadline = time.monotonic() + timeout
         while any(not i.is_published() for i in infos) and time.monotonic() < deadline:
             time.sleep(0.05)
         for client in self._clients.values():
             self._net.release(client)
             client.disconnect()
+            self._net.wake(client)
         time.sleep(0.2)  # let the network thread send the DISCONNECTs
         self._net.stop()
         self._clients.clear()

@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +246,42 @@ def replay(
             out.readings.append(Reading(device.device_id, ts, seq[device.device_id], where.kind, values))
     out.home = Home(home_id, tuple(devices.values()))
     return out
+
+
+INGEST_MAX_AGE = timedelta(days=7) - timedelta(minutes=10)  # ingest refuses readings 7 days old; a margin
+
+
+def day_shift(first: datetime, last: datetime, *, now: datetime, max_age: timedelta) -> timedelta:
+    """Whole days to move a log by so that it ends as late as it can but no later than ``now``.
+
+    Each event keeps its local time of day in its own zone (a night stays a night for time-of-day rules):
+    add the result to the log's aware timestamps, which moves them on the wall clock. The moved log's first
+    event is less than ``max_age`` old (the platform's ingest takes it). A log longer than ``max_age`` less
+    a day cannot lie wholly in the past: its first ``max_age - 1 day`` end by ``now`` and the rest runs in
+    real time once the replay has caught up with the clock (``eval replay`` plays just that first part).
+
+    Args:
+        first: the log's first event, aware (in the zone the log's local times are read in).
+        last: its last event, aware, not before ``first``.
+        now: the wall clock, aware.
+        max_age: how old a replayed event may be at most (more than one day).
+
+    Returns:
+        ``timedelta(days=k)``: the largest whole ``k`` with ``min(last, first + max_age - 1 day) + k days``
+        no later than ``now``.
+    """
+    if first.tzinfo is None or last.tzinfo is None or now.tzinfo is None:
+        raise ReplayError("replay times must be timezone-aware")
+    day = timedelta(days=1)
+    if max_age <= day:
+        raise ReplayError(f"max_age must be more than a day, got {max_age}")
+    end = min(last, first + (max_age - day))
+    days = (now - end) // day  # in absolute time; a DST change moves the wall clock by an hour
+    while end + timedelta(days=days + 1) <= now:
+        days += 1
+    while end + timedelta(days=days) > now:
+        days -= 1
+    return timedelta(days=days)
 
 
 def stream(result: Replay) -> list[tuple[float, Reading]]:

@@ -53,6 +53,8 @@ def _print_info(info: StackInfo, *, as_json: bool) -> None:
     print(f"stack      {info.dir}")
     print(f"postgresql {info.db_url}  [{'running' if info.pg_running else 'stopped'}] {info.pg_health}")
     print(f"mosquitto  {info.mqtt_url}  [{'running' if info.mqtt_running else 'stopped'}] {info.mqtt_health}")
+    for e in info.edges:
+        print(f"  {e['name']:8} {e['url']}  [{'running' if e['running'] else 'stopped'}] {e['health']}")
     print(f"settings   {info.dir / 'stack.env'}")
 
 
@@ -61,12 +63,21 @@ def stack_up(
     dir_: DirOpt = None,
     pg_port: Annotated[int, typer.Option(min=0, max=65535, help="PostgreSQL port (0: a free one)")] = 0,
     mqtt_port: Annotated[int, typer.Option(min=0, max=65535, help="Mosquitto port (0: a free one)")] = 0,
+    edge_brokers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="edge brokers bridged to the core, ~19,000 connections each "
+            "(default: as many as the stack has, 0 for a new stack)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print status as JSON")] = False,
 ) -> None:
     """Start (or keep running) the private servers. Idempotent."""
     from web import stack
 
-    info = stack.up(_stack_dir(dir_), pg_port=pg_port, mqtt_port=mqtt_port)
+    info = stack.up(_stack_dir(dir_), pg_port=pg_port, mqtt_port=mqtt_port, edge_brokers=edge_brokers)
     if not as_json:
         print("started: " + (", ".join(info.started) or "nothing (already running)"), file=sys.stderr)
     _print_info(info, as_json=as_json)

@@ -11,7 +11,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -237,42 +237,29 @@ def _emit(result: dict[str, Any], as_json: bool) -> None:
         print(f"{k:36} {json.dumps(v, ensure_ascii=False, default=str)}")
 
 
-def _register_casas(s: Settings, casas: Path, home_id: str, station: str) -> float:
-    """Register the replay home before the rules start; return the log's span in seconds."""
-    import psycopg
-
-    from devices import registry
-    from simulators.casas import read_casas
-    from simulators.replay import replay
-    from simulators.station import register_homes
-
-    log_ = read_casas(casas, tz=UTC)
-    if not log_.events:
-        raise typer.BadParameter(f"{casas}: no events ({log_.summary()})", param_hint="--casas")
-    result = replay(log_, home_id=home_id, start=datetime.now(UTC))
-    with psycopg.connect(s.db().conninfo()) as conn:
-        registry.add_station(conn, id=station, name="eval", lat=29.72, lon=106.63, travel_mode="ebike")
-        register_homes(conn, homes=[result.home], station_id=station, where=(29.72, 106.63), seed=0)
-        conn.commit()
-    return (log_.events[-1].ts - log_.events[0].ts).total_seconds()
-
-
 def replay_eval(
     casas: Annotated[Path, typer.Option(help="CASAS log", exists=True, dir_okay=False)],
     dir_: BenchDirOpt = None,
     speed: Annotated[
         float | None, typer.Option(min=1, help="log s per real s (default: ~1 min a run)")
     ] = None,
+    away: Annotated[
+        list[str] | None,
+        typer.Option(help="FROM/UNTIL (ISO, the log's local time): the resident is away; repeatable"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Replay a CASAS log (no incidents known) into one home; every alert but device health is false."""
     from monitor.evaluation import HEALTH, false_alarms
     from web.cli_bench import bench_stack
+    from web.eval_history import away_periods, first_stored, register_casas
 
     tag, t0 = uuid.uuid4().hex[:6], time.monotonic()
     home, station = f"eval-casas-{tag}", f"eval-{tag}"
+    periods = away_periods(away, tz=SIM_TZ)
     with bench_stack(dir_) as s:
-        span = min(_register_casas(s, casas, home, station), MAX_REPLAY_S)
+        full_span, shift, first_reading = register_casas(s, casas, home, station, periods, tz=SIM_TZ)
+        span = min(full_span, MAX_REPLAY_S)
         x = speed if speed is not None else max(60.0, span / 60)
         with _services(s, tag) as metrics:
             args = [*BASE, "replay", "--dir", str(s.stack_dir), "--casas", str(casas), "--home-id", home,
@@ -281,6 +268,7 @@ def replay_eval(
             _run_with_progress([proc], span / x, f"replaying {casas.name} at {x:g}×")
             readings = _caught_up(metrics)
         alerts = _alerts(s, [home])
+        stored_first = first_stored(s, home)
     days = max(span, 1.0) / 86400
     result = false_alarms(alerts, homes=[home], days=days, exclude=HEALTH | {"no_activity"})
     counted = false_alarms(alerts, homes=[home], days=days, exclude=HEALTH)
@@ -295,8 +283,16 @@ def replay_eval(
         "false_alarms_per_home_day_counting_notices counts it too. Every other alert is a false alarm."
     )
     result["conditions"] = {"casas": casas.name, "speed": x, "readings": int(readings),
-                            "cpu_count": os.cpu_count(), "wall_s": round(time.monotonic() - t0, 1)}  # fmt: skip
+                            "cpu_count": os.cpu_count(), "wall_s": round(time.monotonic() - t0, 1),
+                            "shift_days": shift.days, "shift_as_replayed": _same_time(stored_first, first_reading),
+                            "away": [{"from": a.isoformat(), "until": b.isoformat(), "as_replayed_from": (a + shift).isoformat(),
+                                      "as_replayed_until": (b + shift).isoformat()} for a, b in periods]}  # fmt: skip
     _emit(result, as_json)
+
+
+def _same_time(a: datetime | None, b: datetime | None) -> bool:
+    """Equal to the second (payloads carry milliseconds; a different shift is whole days off)."""
+    return a is not None and b is not None and abs((a - b).total_seconds()) < 1
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -210,15 +209,60 @@ def _load_display(label: str, homes: int, started: float) -> Callable[[Any, bool
     return show
 
 
-def _broker_cpu(s: Settings) -> float | None:
-    """CPU seconds the broker process has used so far (None when its pid is unknown)."""
-    pid_file = s.mqtt().pid_file
+def _broker_cpu(listeners: list[Any]) -> list[float | None]:
+    """CPU seconds each broker process has used so far (None when its pid is unknown)."""
+    from web.stack.edge import cpu_seconds
+
+    return [cpu_seconds(x.pid_file) if x.pid_file is not None else None for x in listeners]
+
+
+def _listeners(s: Settings, choice: str) -> tuple[list[Any], list[Any]]:
+    """The brokers the devices connect to (``--brokers``) and the ones whose CPU is reported (plus the core)."""
+    from web.stack.edge import Listener, load_listeners
+    from web.stack.stack import edge_brokers
+
+    mq = s.mqtt()
+    core = Listener("core", mq.host, mq.port, mq.pid_file)
     try:
-        pid = int(Path(str(pid_file)).read_text().split()[0])
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, ValueError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        targets = load_listeners(core, edge_brokers(s.stack_dir), choice)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--brokers") from None
+    return targets, ([] if core in targets else [core]) + targets
+
+
+def _plan_processes(homes: list[Home], *, wanted: int, targets: list[Any]) -> tuple[int, int]:
+    """Worker count (enough that none holds more than ~18,000 sockets) and the most sockets one holds;
+    warns when a broker would get more connections than its open-file limit lets it hold."""
+    from simulators.load import MAX_SOCKETS_PER_PROCESS, plan_processes, sockets_per_process
+    from simulators.station import publishing_accounts
+    from web.stack.edge import open_file_limit
+
+    accounts = [len(publishing_accounts([h])) for h in homes]
+    n = plan_processes(accounts, wanted=wanted, brokers=len(targets))
+    per = sockets_per_process(accounts, n)
+    if n > wanted:
+        log.info("simulate: %d processes instead of %d (a multiple of the %d brokers, none holding more than "
+                 "%d sockets)", n, wanted, len(targets), MAX_SOCKETS_PER_PROCESS)  # fmt: skip
+    for i, target in enumerate(targets):
+        load = sum(per[i :: len(targets)])
+        limit = open_file_limit(target.pid_file) if target.pid_file is not None else None
+        if limit is not None and load > limit - 100:
+            log.warning("simulate: %s would hold %d connections but can open %d files: add edge brokers "
+                        "(`eldercare stack up --edge-brokers N`)", target.name, load, limit)  # fmt: skip
+    return n, max(per)
+
+
+def _broker_record(measured: list[Any], cpu: list[list[float | None]], times: list[float],
+                   conns: dict[int, int]) -> list[dict[str, Any]]:  # fmt: skip
+    """Per broker: connections held at the end, CPU % while connecting and while publishing."""
+
+    def pct(a: float | None, b: float | None, dt: float) -> float | None:
+        return round(100 * (b - a) / dt, 1) if a is not None and b is not None and dt > 0 else None
+
+    (c0, c1, c2), (t0, t1, t2) = cpu, times
+    return [{"name": x.name, "port": x.port, "connections": conns.get(x.port, 0),
+             "cpu_percent_connecting": pct(c0[i], c1[i], t1 - t0), "cpu_percent_running": pct(c1[i], c2[i], t2 - t1)}
+            for i, x in enumerate(measured)]  # fmt: skip
 
 
 def simulate(
@@ -262,6 +306,9 @@ def simulate(
     ),
     processes: Annotated[int, typer.Option(min=0, help="worker processes (0: one per 5,000 homes)")] = 0,
     connect_rate: Annotated[float, typer.Option(min=1, help="new broker connections per second")] = 1000.0,
+    brokers: Annotated[
+        str, typer.Option(help="auto (the stack's edge brokers if any run, else the core), core or edges")
+    ] = "auto",
     max_lag_ms: Annotated[
         float, typer.Option(min=1, help="p99 publish lag above this = falling behind (exit 1)")
     ] = 1000.0,
@@ -280,17 +327,17 @@ def simulate(
         raise typer.BadParameter("give --station (or --replay casas:PATH)", param_hint="--station")
     _simulate(station, dir_=dir_, homes=homes, provision=provision, speed=speed, seed=seed,
               incidents=incidents, truth=truth, seconds=seconds, days=days, start=start, tz=tz, mix=mix,
-              processes=processes or -(-homes // 5000), connect_rate=connect_rate, max_lag_ms=max_lag_ms,
+              processes=processes or -(-homes // 5000), brokers=brokers, connect_rate=connect_rate, max_lag_ms=max_lag_ms,
               json_=json_, log_level=log_level)  # fmt: skip
 
 
 def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, speed: float, seed: int,
               incidents: str, truth: Path | None, seconds: float | None, days: int, start: str | None, tz: str,
-              mix: str, processes: int, connect_rate: float, max_lag_ms: float, json_: bool,
+              mix: str, processes: int, brokers: str, connect_rate: float, max_lag_ms: float, json_: bool,
               log_level: str) -> None:  # fmt: skip
     from simulators.errors import SimulatorError
     from simulators.incidents import parse_spec
-    from simulators.load import LoadJob, raise_fd_limit, run_load, summary
+    from simulators.load import LoadJob, connections_by_broker, raise_fd_limit, run_load, summary
     from simulators.schedule import validate
     from simulators.station import Mix, station_homes
     from web.settings import load_settings
@@ -316,21 +363,37 @@ def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, s
     s = load_settings(dir_)
     creds = _credentials(s, the_homes, provision=provision, station=station, seed=seed)
     fd_limit = raise_fd_limit()
-    mq = s.mqtt()
+    targets, measured = _listeners(s, brokers)
+    n_proc, most_sockets = _plan_processes(the_homes, wanted=processes, targets=targets)
     job = LoadJob(homes=the_homes, start=sim_start, days=n_days, seed=seed, plan=plan, speed=speed,
-                  host=mq.host, port=mq.port, credentials=creds, processes=min(processes, homes),
-                  connect_rate=connect_rate, truth=truth)  # fmt: skip
-    log.info("simulate: %d homes, %d broker accounts, %d processes (fd limit %d), from simulated %s at speed %g",
-             homes, len(creds), job.processes, fd_limit, sim_start.isoformat(), speed)  # fmt: skip
-    broker0, t0 = _broker_cpu(s), time.monotonic()
+                  host=targets[0].host, port=targets[0].port, credentials=creds, processes=n_proc,
+                  connect_rate=connect_rate, truth=truth, brokers=tuple((x.host, x.port) for x in targets))  # fmt: skip
+    log.info("simulate: %d homes, %d broker accounts on %s, %d processes (at most %d sockets each, fd limit %d), "
+             "from simulated %s at speed %g", homes, len(creds), ", ".join(x.name for x in targets), n_proc,
+             most_sockets, fd_limit, sim_start.isoformat(), speed)  # fmt: skip
+    cpu, times = [_broker_cpu(measured)], [time.monotonic()]
+    display = _load_display("simulate", homes, times[0])
+
+    last: list[Any] = []
+
+    def tick(snap: Any, running: bool) -> None:
+        if running and len(cpu) == 1:
+            cpu.append(_broker_cpu(measured))
+            times.append(time.monotonic())
+        last[:] = [snap]
+        display(snap, running)
+
     with _stop_on_signals() as stop:
-        results = run_load(job, seconds=seconds, stop=stop, on_tick=_load_display("simulate", homes, t0))
-    broker1 = _broker_cpu(s)
+        results = run_load(job, seconds=seconds, stop=stop, on_tick=tick)
+    if len(cpu) == 1:
+        cpu.append(cpu[0])
+        times.append(times[0])
+    cpu.append(_broker_cpu(measured))
+    times.append(time.monotonic())
     record = summary(results, extra={"mix": the_mix.value, "speed": speed})
-    if broker0 is not None and broker1 is not None and record["seconds"]:
-        record["broker_cpu_percent_run_and_ramp"] = round(
-            100 * (broker1 - broker0) / (time.monotonic() - t0), 1
-        )
+    record["brokers"] = _broker_record(measured, cpu, times, connections_by_broker(results, job))
+    record["max_sockets_per_process"] = most_sockets
+    record["homes_online_at_end"] = last[0].homes_online if last else 0  # the last display tick's count
     record["falling_behind"] = record["publish_lag_ms_p99"] > max_lag_ms
     record |= {"homes_requested": homes, "connections_expected": len(creds),
                "complete": len(results) == job.processes}  # fmt: skip
@@ -372,7 +435,7 @@ def _replay(casas: Path, *, dir_: Path | None, home_id: str, station: str | None
             limit: int | None, mapping: Path | None, seconds: float | None, tz: str, log_level: str) -> None:  # fmt: skip
     from simulators.casas import read_casas
     from simulators.live import tag
-    from simulators.replay import load_mapping, stream
+    from simulators.replay import INGEST_MAX_AGE, day_shift, load_mapping, stream
     from simulators.replay import replay as build_replay
     from web.settings import load_settings
 
@@ -383,8 +446,8 @@ def _replay(casas: Path, *, dir_: Path | None, home_id: str, station: str | None
     log_.events = log_.events[:limit] if limit else log_.events
     if not log_.events:
         raise typer.BadParameter(f"{casas}: no events to replay ({log_.summary()})", param_hint="--casas")
-    span = log_.events[-1].ts - log_.events[0].ts
-    start = datetime.now(UTC) - min(span, MAX_PAST)
+    first, last = log_.events[0].ts, log_.events[-1].ts  # whole days: each event keeps its local time of day
+    start = first + day_shift(first, last, now=datetime.now(UTC), max_age=INGEST_MAX_AGE)
     result = build_replay(
         log_, home_id=home_id, start=start, mapping=load_mapping(mapping) if mapping else None
     )

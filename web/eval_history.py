@@ -1,20 +1,27 @@
-"""Baselines for ``eldercare eval detection``: each simulated resident's routine learned from prior weeks."""
+"""What ``eldercare eval`` sets up for the rules: baselines learned from prior weeks, and away periods."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
+import typer
+from psycopg.types.json import Jsonb
 
+from devices.errors import NotFoundError
 from devices.types import Reading
 from monitor.rules.baseline import Baseline, build_baseline, episodes_from_readings
-from monitor.rules.context import HomeContext
+from monitor.rules.context import HomeContext, validate_settings
 from monitor.runner import homes as home_store
 from simulators.engine import HomeSim
 from simulators.home import Home
 from simulators.resident import make_persona
+from web.settings import Settings
 
 HISTORY_SEED = 7919  # the history's days are other days than the evaluated ones (same resident, same habits)
 
@@ -72,3 +79,97 @@ def learn_baselines(
             count += 1
     conn.commit()
     return {"homes": count, "days": days, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def parse_period(text: str, *, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """``FROM/UNTIL`` in ISO 8601; a time without an offset is local time in ``tz``.
+
+    Raises:
+        ValueError: not two ISO times separated by ``/``, or UNTIL not after FROM.
+    """
+    parts = text.split("/")
+    if len(parts) != 2:
+        raise ValueError(f"{text!r}: want FROM/UNTIL, two ISO times")
+    start, end = (datetime.fromisoformat(p.strip()) for p in parts)
+    start, end = (t if t.tzinfo is not None else t.replace(tzinfo=tz) for t in (start, end))
+    if end <= start:
+        raise ValueError(f"{text!r}: UNTIL must be after FROM")
+    return start, end
+
+
+def store_away_periods(
+    conn: psycopg.Connection, *, home_id: str, periods: Sequence[tuple[datetime, datetime]]
+) -> str:
+    """Add away periods to the rule settings of the home's resident (validated as any saved settings).
+
+    Returns:
+        The resident's id.
+
+    Raises:
+        NotFoundError: the home has no resident.
+        RuleConfigError: a period is refused (the field and the reason).
+    """
+    row = conn.execute(
+        "SELECT r.id, s.settings FROM resident r LEFT JOIN resident_rule_settings s ON s.resident_id = r.id "
+        "WHERE r.home_id = %s ORDER BY r.id LIMIT 1",
+        (home_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"home {home_id} has no resident")
+    resident_id, raw = row
+    data: dict[str, Any] = dict(raw or {})
+    added = [{"start": a.isoformat(), "end": b.isoformat(), "reason": "away"} for a, b in periods]
+    data["away_periods"] = [*data.get("away_periods", []), *added]
+    settings = validate_settings(data).model_dump(mode="json")
+    conn.execute(
+        "INSERT INTO resident_rule_settings (resident_id, settings, updated_by) VALUES (%s, %s, 'eval') "
+        "ON CONFLICT (resident_id) DO UPDATE SET settings = excluded.settings, updated_at = now(), "
+        "updated_by = excluded.updated_by",
+        (resident_id, Jsonb(settings)),
+    )
+    return str(resident_id)
+
+
+def away_periods(texts: list[str] | None, *, tz: str) -> list[tuple[datetime, datetime]]:
+    """``--away`` values parsed (naive times are local in ``tz``); a bad one is a usage error."""
+    try:
+        return [parse_period(a, tz=ZoneInfo(tz)) for a in texts or []]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--away") from None
+
+
+def register_casas(
+    s: Settings, casas: Path, home_id: str, station: str, away: list[tuple[datetime, datetime]], *, tz: str
+) -> tuple[float, timedelta, datetime | None]:
+    """Register the replay home and its away periods (moved as the replay moves the log) before the rules
+    start.
+
+    Returns:
+        The log's span in seconds, the shift the replay applies, and its first reading's (shifted) time.
+    """
+    from devices import registry
+    from simulators.casas import read_casas
+    from simulators.replay import INGEST_MAX_AGE, day_shift, replay
+    from simulators.station import register_homes
+
+    log_ = read_casas(casas, tz=ZoneInfo(tz))  # as `eldercare replay` reads it (its default --tz)
+    if not log_.events:
+        raise typer.BadParameter(f"{casas}: no events ({log_.summary()})", param_hint="--casas")
+    first, last = log_.events[0].ts, log_.events[-1].ts
+    shift = day_shift(first, last, now=datetime.now(UTC), max_age=INGEST_MAX_AGE)  # the replay's own shift
+    result = replay(log_, home_id=home_id, start=first + shift)
+    with psycopg.connect(s.db().conninfo()) as conn:
+        registry.add_station(conn, id=station, name="eval", lat=29.72, lon=106.63, travel_mode="ebike")
+        register_homes(conn, homes=[result.home], station_id=station, where=(29.72, 106.63), seed=0)
+        if away:
+            store_away_periods(conn, home_id=home_id, periods=[(a + shift, b + shift) for a, b in away])
+        conn.commit()
+    first_reading = result.readings[0].ts if result.readings else None
+    return (last - first).total_seconds(), shift, first_reading
+
+
+def first_stored(s: Settings, home_id: str) -> datetime | None:
+    """The earliest reading the replay stored for the home (to check the replay shifted as assumed)."""
+    with psycopg.connect(s.db().conninfo()) as conn:
+        row = conn.execute("SELECT min(time) FROM reading WHERE home_id = %s", (home_id,)).fetchone()
+    return row[0] if row else None

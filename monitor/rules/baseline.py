@@ -21,6 +21,7 @@ from devices.types import Reading
 from monitor.rules.context import HomeContext, ResidentSettings, Window
 from monitor.rules.signals import advance, apply_reading
 from monitor.rules.state import Episodes, HomeState
+from monitor.rules.waking import wake_deadlines
 
 LEARN_DAYS = 14.0
 MIN_SAMPLES = 8
@@ -52,8 +53,7 @@ GAP_FLOOR: dict[str, float] = {
     "chair": 90,
     "bed": 180,
 }
-DEFAULT_WAKE_DEADLINE = 9 * 60 + 30  # 08:30 usual + 60 min margin
-WAKE_MARGIN_MIN = 30.0  # after the latest 10% of the resident's own wake times
+DEFAULT_WAKE_DEADLINE = 9 * 60 + 30  # 08:30 usual + 60 min margin (learned: see waking.wake_deadlines)
 DEFAULT_WATER_GAP = 14 * 60.0
 DEFAULT_MORNING_WATER = 45.0  # up (out of bedroom and bathroom) this long without any water used today
 DEFAULT_BATHROOM_STAY = 75.0
@@ -79,6 +79,7 @@ class Baseline:
     days_of_data: float = 0.0
     gap_limit_min: dict[str, list[float]] = field(default_factory=dict)  # room key -> 24 hourly limits
     wake_deadline_min: float = DEFAULT_WAKE_DEADLINE  # local minutes after midnight, margin included
+    wake_deadline_weekend_min: float | None = None  # the same on Saturdays and Sundays (None: as weekdays)
     water_gap_limit_min: float = DEFAULT_WATER_GAP
     bathroom_stay_limit_min: float = DEFAULT_BATHROOM_STAY
     night_outing_limit_min: float = DEFAULT_NIGHT_OUTING
@@ -90,6 +91,11 @@ class Baseline:
     def gap_limit(self, key: str, hour: int) -> float:
         limits = self.gap_limit_min.get(key)
         return limits[hour % 24] if limits else default_gap(key, hour)
+
+    def wake_deadline(self, day: date) -> float:
+        """The not-up deadline (local minutes after midnight, sensitivity 1.0) on ``day``."""
+        weekend = self.wake_deadline_weekend_min
+        return weekend if weekend is not None and day.weekday() >= 5 else self.wake_deadline_min
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -138,10 +144,12 @@ def build_baseline(*, episodes: Episodes, rollups: Sequence[Rollup], tz: ZoneInf
     w = min(1.0, days / LEARN_DAYS)
     stays, water = episodes.bathroom_stays, episodes.water_gaps
     night_outs = [m for m, h in episodes.outings if is_night_hour(h)]
+    wake = wake_deadlines(episodes.wake_days or [(m, 0) for m in episodes.wakes])
     base = Baseline(
         days_of_data=round(days, 2),
         gap_limit_min=_gap_limits(episodes.gaps, w),
-        wake_deadline_min=_blend(_wake(episodes.wakes), DEFAULT_WAKE_DEADLINE, w),
+        wake_deadline_min=_blend(wake[0] if wake else None, DEFAULT_WAKE_DEADLINE, w),
+        wake_deadline_weekend_min=_blend(wake[1], DEFAULT_WAKE_DEADLINE, w) if wake else None,
         water_gap_limit_min=_blend(_learn(water, 1.25, 0, (360, 1800)), DEFAULT_WATER_GAP, w),
         bathroom_stay_limit_min=_blend(_learn(stays, 1.5, 10, (30, 180)), DEFAULT_BATHROOM_STAY, w),
         night_outing_limit_min=_blend(_learn(night_outs, 1.5, 10, (20, 180), 3), DEFAULT_NIGHT_OUTING, w),
@@ -164,13 +172,6 @@ def _learn(
     if len(samples) < min_n:
         return None
     return min(max(max(samples) * factor + pad, clamp[0]), clamp[1])
-
-
-def _wake(wakes: Sequence[float]) -> float | None:
-    if len(wakes) < 5:
-        return None
-    p90 = statistics.quantiles(wakes, n=10, method="inclusive")[-1]
-    return min(p90 + WAKE_MARGIN_MIN, 13 * 60)
 
 
 def _gap_limits(gaps: Sequence[tuple[str, int, float]], w: float) -> dict[str, list[float]]:

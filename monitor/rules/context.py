@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta
-from typing import Any, NamedTuple, Self
+from typing import Any, Literal, NamedTuple, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from devices.errors import ValidationFailed
 from devices.types import DeviceKind, Room
 from monitor.rules.kinds import LIFE_SAFETY_KINDS, AlertKind
+
+MAX_PERIOD = timedelta(days=366)
+MAX_PERIODS = 100
 
 
 class RuleConfigError(ValidationFailed):
@@ -96,6 +107,27 @@ class Window(BaseModel):
         return end if end > local else end + timedelta(days=1)
 
 
+class Period(BaseModel):
+    """A stretch of time the resident is away (travel, family) or in hospital; ``start`` < ``end``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: Literal["away", "hospital"] = "away"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.end - self.start > MAX_PERIOD:
+            raise ValueError(f"a period lasts at most {MAX_PERIOD.days} days")
+        return self
+
+    def contains(self, now: datetime) -> bool:
+        return self.start <= now < self.end
+
+
 class TemperatureRange(BaseModel):
     """Safe indoor temperature; outside it for ``duration_min`` raises indoor cold or heat."""
 
@@ -132,6 +164,7 @@ class ResidentSettings(BaseModel):
     night: Window = Window(start=time(22, 0), end=time(6, 0))
     away: bool = False
     hospital: bool = False
+    away_periods: list[Period] = Field(default_factory=list, max_length=MAX_PERIODS)
     temperature: TemperatureRange = TemperatureRange()
     rules: dict[AlertKind, RuleOverride] = Field(default_factory=dict)
     device_timeout_min: dict[DeviceKind, float] = Field(default_factory=dict)
@@ -154,7 +187,16 @@ class ResidentSettings(BaseModel):
 
     @property
     def suppress_routine(self) -> bool:
+        """Away or in hospital by the flags alone (``away_at`` also reads the periods)."""
         return self.away or self.hospital
+
+    def away_at(self, now: datetime) -> bool:
+        """Whether routine alarms are suppressed at ``now``: a flag is set or a period holds it."""
+        return self.away or self.hospital or any(p.contains(now) for p in self.away_periods)
+
+    def back_since(self, now: datetime) -> datetime | None:
+        """The end of the latest away period over by ``now`` (routine timers restart there), if any."""
+        return max((p.end for p in self.away_periods if p.end <= now), default=None)
 
     def enabled(self, kind: AlertKind) -> bool:
         override = self.rules.get(kind)

@@ -7,6 +7,7 @@ end (``AlertCandidate.clear``); point events (SOS, fall) are raised on every occ
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 
 from devices.types import Reading
@@ -26,6 +27,7 @@ from monitor.rules.kinds import (
 from monitor.rules.routine import routine_findings
 from monitor.rules.signals import advance, apply_reading
 from monitor.rules.state import Episodes, HomeState
+from monitor.rules.waking import confirm_wake
 
 
 def on_reading(
@@ -73,6 +75,7 @@ def fold_reading(
     advance(state, t)
     apply_reading(state, ctx, reading, t, night=settings.night, episodes=episodes)
     advance(state, now)
+    confirm_wake(state, ctx.tz, now, episodes=episodes)
 
 
 def reading_candidates(
@@ -90,7 +93,7 @@ def reading_candidates(
     """
     t = min(reading.ts, now)
     info = ctx.device(reading.device_id, reading.kind)
-    events = [f for f in event_findings(reading, info, t) if _allowed(f.kind, ctx, settings)]
+    events = [f for f in event_findings(reading, info, t) if _allowed(f.kind, ctx, settings, now)]
     out = [_candidate(f, ctx, settings, now) for f in events]
     return out + _diff(state, ctx, settings, _conditions(state, ctx, settings, baseline, now), now)
 
@@ -104,6 +107,7 @@ def on_tick(
         Candidates to raise or clear.
     """
     advance(state, now)
+    confirm_wake(state, ctx.tz, now)
     return _diff(state, ctx, settings, _conditions(state, ctx, settings, baseline, now), now)
 
 
@@ -118,22 +122,43 @@ def _conditions(
     state: HomeState, ctx: HomeContext, settings: ResidentSettings, baseline: Baseline, now: datetime
 ) -> list[Finding]:
     found = hazard_findings(state, ctx) + temperature_findings(state, settings, now)
-    found += routine_findings(state, ctx, settings, baseline, now)
-    resident_home = ctx.resident_id is not None and not _away(ctx, settings) and state.presence == "home"
+    away = _away(ctx, settings, now)
+    if not away:
+        found += routine_findings(_since_back(state, settings, now), ctx, settings, baseline, now)
+    resident_home = ctx.resident_id is not None and not away and state.presence == "home"
     found += health_findings(state, ctx, settings, now, resident_home=resident_home)
-    return [f for f in found if _allowed(f.kind, ctx, settings)]
+    return [f for f in found if _allowed(f.kind, ctx, settings, now)]
 
 
-def _away(ctx: HomeContext, settings: ResidentSettings) -> bool:
-    return ctx.away or settings.suppress_routine
+def _away(ctx: HomeContext, settings: ResidentSettings, now: datetime) -> bool:
+    return ctx.away or settings.away_at(now)
 
 
-def _allowed(kind: AlertKind, ctx: HomeContext, settings: ResidentSettings) -> bool:
+def _since_back(state: HomeState, settings: ResidentSettings, now: datetime) -> HomeState:
+    """The state as the routine rules see it after an away period: their timers restart at its end.
+
+    Nobody is expected to move about a home they are away from; once the period is over, "no movement
+    for N hours" counts from its end (a return later than planned is a ``no_activity`` notice in time).
+    """
+    back = settings.back_since(now)
+    if back is None:
+        return state
+    times = ("last_activity_at", "out_since", "bathroom_since", "last_water_at", "night_door_at")
+    stale = [n for n in times if (t := getattr(state, n)) is not None and t < back]
+    if not stale:
+        return state
+    view = copy.copy(state)
+    for name in stale:
+        setattr(view, name, None if name == "night_door_at" else back)
+    return view
+
+
+def _allowed(kind: AlertKind, ctx: HomeContext, settings: ResidentSettings, now: datetime) -> bool:
     if not settings.enabled(kind):
         return False
     if ctx.resident_id is None and kind in RESIDENT_KINDS:
         return False
-    return not (kind in ROUTINE_KINDS and _away(ctx, settings))
+    return not (kind in ROUTINE_KINDS and _away(ctx, settings, now))
 
 
 def _diff(

@@ -11,8 +11,9 @@ from monitor.rules.baseline import DEFAULT_MORNING_WATER, Baseline
 from monitor.rules.candidate import Finding, iso, room_en, room_zh
 from monitor.rules.context import HomeContext, ResidentSettings
 from monitor.rules.kinds import AlertKind, Severity
-from monitor.rules.signals import UP_FROM_HOUR, is_up_today, minutes
+from monitor.rules.signals import is_up_today, minutes
 from monitor.rules.state import HomeState
+from monitor.rules.waking import UP_FROM_HOUR, getting_up, woke_on
 
 DECLINE_RATIO = 0.5  # all of the last three days below half the usual activity (at sensitivity 1.0)
 MIN_DECLINE_DAYS = 7.0
@@ -107,15 +108,21 @@ def long_bathroom(
 def not_up(
     state: HomeState, ctx: HomeContext, settings: ResidentSettings, baseline: Baseline, now: datetime
 ) -> Finding | None:
-    """Not up (no activity outside bedroom and bathroom) by the usual time plus a margin."""
+    """Not up by the usual time plus a margin: still in bed, or back in bed after a toilet trip.
+
+    Up is out of bed for good or active outside bedroom and bathroom (``waking``); someone out of bed
+    right now is getting up (or has fallen, which the inactivity rule judges), not "not up".
+    """
     local = now.astimezone(ctx.tz)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     margin = settings.limit_min(AlertKind.NOT_UP, 60.0) - 60.0  # sensitivity moves the deadline
-    deadline = midnight + timedelta(minutes=baseline.wake_deadline_min + margin)
-    if local < deadline or is_up_today(state, ctx.tz, local):
+    deadline = midnight + timedelta(minutes=baseline.wake_deadline(local.date()) + margin)
+    if local < deadline or is_up_today(state, ctx.tz, local) or woke_on(state, ctx.tz, local.date()):
+        return None
+    if getting_up(state, ctx.tz, local):
         return None
     watched = state.since is not None and state.since <= midnight + timedelta(hours=UP_FROM_HOUR)
-    if not watched or not _has_up_rooms(ctx) or state.last_activity_at is None:
+    if not watched or not _has_up_rooms(ctx):  # watched all night: no sign of getting up is the signal
         return None
     hhmm = deadline.strftime("%H:%M")
     return Finding(
@@ -128,8 +135,16 @@ def not_up(
     )  # fmt: skip
 
 
+_PRESENCE_KINDS = frozenset({DeviceKind.MOTION, DeviceKind.DOOR, DeviceKind.CHAIR, DeviceKind.BED})
+
+
 def _has_up_rooms(ctx: HomeContext) -> bool:
-    return any(d.room not in (Room.BEDROOM, Room.BATHROOM) for d in ctx.devices.values()) or not ctx.devices
+    """Whether any sensor could show the resident up: a bed sensor, or presence outside bedroom and bathroom."""
+    seen = (d for d in ctx.devices.values() if d.kind in _PRESENCE_KINDS)
+    return (
+        any(d.kind == DeviceKind.BED or d.room not in (Room.BEDROOM, Room.BATHROOM) for d in seen)
+        or not ctx.devices
+    )
 
 
 def no_water(

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from devices.types import DeviceKind, Reading, Room
 from monitor.rules.context import DeviceInfo, HomeContext, Window
 from monitor.rules.state import Episodes, HomeState
+from monitor.rules.waking import UP_FROM_HOUR, UP_UNTIL_HOUR, confirm_wake, note_up_activity
 
 OUT_CONFIRM = timedelta(minutes=10)  # no inside activity this long after the front door: the resident is out
 RETURN_WINDOW = timedelta(minutes=10)  # inside activity this soon after a door event while out: back home
@@ -18,7 +19,6 @@ RETURN_BURST = (
     3  # or this many inside activations within RETURN_BURST_WINDOW (stray triggers are not a return)
 )
 RETURN_BURST_WINDOW = timedelta(minutes=5)
-UP_FROM_HOUR, UP_UNTIL_HOUR = 4, 14
 MIN_GAP_EPISODE = timedelta(minutes=2)
 BATTERY_LOW_PCT, BATTERY_OK_PCT = 15.0, 20.0
 WATER_NOISE_L = 0.2
@@ -59,6 +59,7 @@ def apply_reading(
         Whether the reading was in order for its device (a late one updates no device state).
     """
     info = ctx.device(reading.device_id, reading.kind)
+    confirm_wake(state, ctx.tz, t, episodes=episodes)
     in_order = _touch_device(state, reading, info, t)
     if in_order:
         _apply_hazards(state, reading, t)
@@ -234,8 +235,7 @@ def _track_rooms(state: HomeState, tz: ZoneInfo, t: datetime, room: str, episode
     back_today = state.returned_at is not None and state.returned_at.astimezone(tz).date() == local.date()
     if not is_up_today(state, tz, local):
         state.up_first_at = t
-        if episodes is not None and not back_today:
-            episodes.wakes.append(local.hour * 60 + local.minute)
+    note_up_activity(state, tz, t, episodes=episodes, record=not back_today)
     state.up_at = t
 
 
@@ -254,6 +254,10 @@ def update_posture(state: HomeState, reading: Reading, info: DeviceInfo, t: date
         return
     since = t if occupied else None
     if info.kind == DeviceKind.BED:
+        if not occupied and (state.bed_since is not None or state.bed_left_at is None):
+            state.bed_left_at = t  # vacated (a repeated "empty" report keeps the first time)
+        elif occupied:
+            state.bed_left_at = None
         state.bed_since = state.bed_since if occupied and state.bed_since else since
     else:
         state.chair_since = state.chair_since if occupied and state.chair_since else since

@@ -30,10 +30,12 @@ class HomeState:
     last_activity_key: str | None = None  # room, or "bed"/"chair" while occupied
     room_last: dict[str, datetime] = field(default_factory=dict)
     bed_since: datetime | None = None
+    bed_left_at: datetime | None = None  # when the bed was last vacated (None while occupied or unknown)
     chair_since: datetime | None = None
     bathroom_since: datetime | None = None
     up_at: datetime | None = None
     up_first_at: datetime | None = None  # first time up (outside bedroom and bathroom) today, from 04:00
+    woke_at: datetime | None = None  # got up (out of bed for good, or up as above) on the latest morning
     # Presence: "home" or "out" (inferred from the front door / entrance and what follows).
     presence: str = "home"
     exit_at: datetime | None = None
@@ -71,7 +73,8 @@ class Episodes:
     """Completed behaviour episodes observed while replaying readings; the raw material of a baseline."""
 
     gaps: list[tuple[str, int, float]] = field(default_factory=list)  # (room key, local hour, minutes)
-    wakes: list[float] = field(default_factory=list)  # local minutes after midnight of the day's first "up"
+    wakes: list[float] = field(default_factory=list)  # local minutes after midnight of the day's getting up
+    wake_days: list[tuple[float, int]] = field(default_factory=list)  # (the same minutes, local weekday)
     water_gaps: list[float] = field(default_factory=list)  # minutes
     bathroom_stays: list[float] = field(default_factory=list)  # minutes
     outings: list[tuple[float, int]] = field(default_factory=list)  # (minutes, local hour it started)
@@ -84,7 +87,7 @@ class Episodes:
 
     def trim(self) -> None:
         """Keep only the most recent episodes of each list."""
-        for name in ("gaps", "wakes", "water_gaps", "bathroom_stays", "outings"):
+        for name in ("gaps", "wakes", "wake_days", "water_gaps", "bathroom_stays", "outings"):
             values = getattr(self, name)
             if len(values) > MAX_EPISODES:
                 del values[: len(values) - MAX_EPISODES]
@@ -103,6 +106,7 @@ class Episodes:
         data = json.loads(text)
         data["gaps"] = [tuple(g) for g in data.get("gaps", [])]
         data["outings"] = [tuple(o) for o in data.get("outings", [])]
+        data["wake_days"] = [tuple(w) for w in data.get("wake_days", [])]
         return _decode(cls, data)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,3 +82,35 @@ def _health() -> set[str]:
     from monitor.evaluation import HEALTH
 
     return set(HEALTH)
+
+
+def _quiet_morning_log(path: Path) -> Path:
+    """A CASAS log: busy around 09:30, still in the bathroom from 10:05, seen again in the living room at 13:00;
+    a thermometer reports every 10 minutes throughout (it moves the rules' data clock, it is no activity)."""
+    rows = [("09:30:00", "LivingRoomAArea"), ("09:45:00", "KitchenAArea"), ("09:50:00", "LivingRoomAArea")]
+    rows += [(f"10:0{m}:00", "BathroomAArea") for m in range(6)]
+    rows += [("13:00:00", "LivingRoomAArea"), ("13:02:00", "KitchenAArea"), ("13:05:00", "LivingRoomAArea")]
+    lines = []
+    for hhmmss, sensor in rows:
+        lines.append((f"2016-02-08 {hhmmss}.000000", sensor, "ON"))
+        lines.append((f"2016-02-08 {hhmmss[:6]}30.000000", sensor, "OFF"))
+    for m in range(9 * 60 + 25, 13 * 60 + 15, 10):
+        lines.append((f"2016-02-08 {m // 60:02d}:{m % 60:02d}:10.000000", "LivingRoomATemperature", "21.5"))
+    path.write_text("".join(f"{t}\t{sensor}\t{state}\t\n" for t, sensor, state in sorted(lines)))
+    return path
+
+
+def test_replay_with_an_away_period_raises_no_inactivity_in_it(settings: Settings, tmp_path: Path) -> None:
+    casas = _quiet_morning_log(tmp_path / "quiet.txt")
+    args = ["replay", "--casas", str(casas), "--dir", str(settings.stack_dir), "--speed", "600"]
+    plain = _run(*args)
+    assert "inactivity" in [a["kind"] for a in plain["alerts"]]  # still in the bathroom for hours
+    away = _run(*args, "--away", "2016-02-08T10:10/2016-02-08T12:50")
+    assert away["conditions"]["shift_as_replayed"] is True
+    (period,) = away["conditions"]["away"]
+    assert period["from"].startswith("2016-02-08T10:10:00")
+    assert period["as_replayed_from"][11:19] == "10:10:00"  # moved by whole days: the same time of day
+    assert [a for a in away["alerts"] if a["kind"] not in _health()] == []
+    result = CliRunner().invoke(_app(), ["eval", *args, "--away", "2016-02-08T12:00/2016-02-08T11:00"])
+    assert result.exit_code == 2, result.output
+    assert "UNTIL must be after FROM" in " ".join(result.output.replace("│", " ").split())

@@ -10,6 +10,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -19,6 +20,8 @@ from devices.paths import shared_data_dir
 from simulators.station import station_homes
 from tests.support import CliProcess, IngestProcess, count, wait_until
 from web.settings import Settings
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 pytestmark = pytest.mark.db
 
@@ -209,10 +212,17 @@ def test_simulate_replay_casas_reaches_the_database(
     assert wait_until(lambda: _readings(db, [home]) >= published, 30), (done.stderr, ingest.log())
     assert _readings(db, [home]) == published
     assert _dead(db, f"{home}-%") == 0
-    newest = db.execute("SELECT max(time) FROM reading WHERE home_id = %s", (home,)).fetchone()
+    span = db.execute("SELECT min(time), max(time) FROM reading WHERE home_id = %s", (home,)).fetchone()
     db.commit()
-    assert newest is not None
-    assert abs((newest[0] - datetime.now(UTC)).total_seconds()) < 300  # time-shifted to end about now
+    assert span is not None
+    # Shifted by whole days to end within the last day, so each event keeps the log's local time of day
+    # (the log is read as Asia/Shanghai time): its first line is 2016-02-07 08:14:36.157310.
+    assert timedelta(0) <= datetime.now(UTC) - span[1] < timedelta(days=1)
+    first = span[0].astimezone(SHANGHAI)
+    assert (first.hour, first.minute, first.second) == (8, 14, 36)
+    assert (first - datetime(2016, 2, 7, 8, 14, 36, tzinfo=SHANGHAI)) % timedelta(days=1) < timedelta(
+        seconds=1
+    )
     assert ingest.stop() == 0
 
 

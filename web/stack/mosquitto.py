@@ -61,18 +61,16 @@ def binary() -> str:
     return found
 
 
-def write_config(paths: MqttPaths, *, port: int, service_passwords: dict[str, str], user: str | None) -> None:
-    """(Re)write config, ACL and the service accounts; device accounts already in ``passwd`` are kept."""
-    paths.data.mkdir(parents=True, exist_ok=True)
+def broker_conf(paths: MqttPaths, *, port: int, passwd: Path, acl: Path) -> str:
+    """The broker settings shared by the core and the edge brokers (which use the core's passwd and acl)."""
     # Measured on Mosquitto 2.0.11 (DESIGN §3): the default queue of 1000 drops acknowledged QoS 1 messages
     # when a subscriber falls behind, and 0 stalls; so a large explicit queue, bounded in bytes.
-    paths.conf.write_text(
-        f"""# written by eldercare stack
+    return f"""# written by eldercare stack
 per_listener_settings false
 listener {port} 127.0.0.1
 allow_anonymous false
-password_file {paths.passwd}
-acl_file {paths.acl}
+password_file {passwd}
+acl_file {acl}
 persistence true
 persistence_location {paths.data}/
 autosave_interval 30
@@ -89,7 +87,12 @@ log_type warning
 log_type notice
 connection_messages false
 """
-    )
+
+
+def write_config(paths: MqttPaths, *, port: int, service_passwords: dict[str, str], user: str | None) -> None:
+    """(Re)write config, ACL and the service accounts; device accounts already in ``passwd`` are kept."""
+    paths.data.mkdir(parents=True, exist_ok=True)
+    paths.conf.write_text(broker_conf(paths, port=port, passwd=paths.passwd, acl=paths.acl))
     base = {user_: hash_password(pw) for user_, pw in service_passwords.items()}
     paths.base_passwd.write_text(password_lines(base.items()))
     paths.acl.write_text(acl_text())
@@ -131,8 +134,8 @@ def raise_fd_limit(pid: int, limit: int = FD_LIMIT) -> None:
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
 
 
-def connack(port: int, username: str | None, password: str | None, host: str = "127.0.0.1") -> int:
-    """Send a bare MQTT 3.1.1 CONNECT and return the CONNACK code (0 = accepted, 5 = not authorised)."""
+def connect_packet(username: str | None, password: str | None) -> bytes:
+    """A bare MQTT 3.1.1 CONNECT (clean session, keepalive 10 s)."""
 
     def field(s: str) -> bytes:
         raw = s.encode()
@@ -146,15 +149,21 @@ def connack(port: int, username: str | None, password: str | None, host: str = "
     if password is not None:
         payload += field(password)
     body = var + payload
+    return bytes([0x10]) + remaining_length(len(body)) + body
+
+
+def connack(port: int, username: str | None, password: str | None, host: str = "127.0.0.1") -> int:
+    """Send a bare MQTT 3.1.1 CONNECT and return the CONNACK code (0 = accepted, 5 = not authorised)."""
     with socket.create_connection((host, port), timeout=3) as s:
-        s.sendall(bytes([0x10]) + _remaining_length(len(body)) + body)
+        s.sendall(connect_packet(username, password))
         reply = s.recv(4)
     if len(reply) < 4 or reply[0] != 0x20:
         return -1
     return reply[3]
 
 
-def _remaining_length(n: int) -> bytes:
+def remaining_length(n: int) -> bytes:
+    """MQTT's variable-length encoding of a packet's remaining length."""
     out = bytearray()
     while True:
         n, digit = divmod(n, 128)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from web.stack import mosquitto, postgres
+from devices.mqtt_auth import signal_reload
+from web.stack import edge, mosquitto, postgres
 from web.stack.mosquitto import MqttPaths
 from web.stack.postgres import PgPaths
 from web.stack.proc import StackError, check_port_free, free_port, run_as_user
@@ -26,6 +27,7 @@ class StackState:
     pg_superuser_password: str
     pg_app_password: str
     mqtt_passwords: dict[str, str]
+    edge_ports: list[int] = field(default_factory=list)  # one edge broker per port (``up --edge-brokers N``)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class StackInfo:
     mqtt_running: bool
     mqtt_health: str
     started: list[str]
+    edges: list[dict[str, str | bool]] = field(default_factory=list)  # name, url, running, health
 
     @property
     def healthy(self) -> bool:
@@ -46,6 +49,7 @@ class StackInfo:
             and self.mqtt_running
             and self.pg_health.startswith("ok")
             and self.mqtt_health.startswith("ok")
+            and all(str(e["health"]).startswith("ok") for e in self.edges)
         )
 
 
@@ -116,12 +120,36 @@ def _new_state(pg_port: int, mqtt_port: int) -> StackState:
         mqtt_port=mqtt_port or free_port(),
         pg_superuser_password=secrets.token_urlsafe(24),
         pg_app_password=secrets.token_urlsafe(24),
-        mqtt_passwords={"svc-ingest": secrets.token_urlsafe(24), "svc-ops": secrets.token_urlsafe(24)},
+        mqtt_passwords={name: secrets.token_urlsafe(24) for name in SERVICE_ACCOUNTS},
     )
 
 
-def up(root: Path, *, pg_port: int = 0, mqtt_port: int = 0) -> StackInfo:
-    """Start both servers (idempotent). On failure, stop what this call started and raise StackError."""
+SERVICE_ACCOUNTS = ("svc-ingest", "svc-ops", edge.BRIDGE_ACCOUNT)
+
+
+def edge_brokers(root: Path) -> list[edge.Edge]:
+    """The edge brokers configured for the stack in ``root`` (running or not); none without a stack."""
+    state = _load_state(root.resolve())
+    return edge.edges(root.resolve(), state.edge_ports) if state else []
+
+
+def _resize_edges(root: Path, state: StackState, wanted: int | None) -> None:
+    """Keep the persisted edges (``wanted`` None), or stop the ones beyond ``wanted`` / add ports for more."""
+    if wanted is None:
+        return
+    edge.stop_all(edge.edges(root, state.edge_ports)[wanted:])
+    del state.edge_ports[wanted:]
+    taken = {state.pg_port, state.mqtt_port, *state.edge_ports}
+    while len(state.edge_ports) < wanted:
+        port = free_port()
+        if port not in taken:
+            taken.add(port)
+            state.edge_ports.append(port)
+
+
+def up(root: Path, *, pg_port: int = 0, mqtt_port: int = 0, edge_brokers: int | None = None) -> StackInfo:
+    """Start both servers and the edge brokers (idempotent). On failure, stop what this call started and
+    raise StackError. ``edge_brokers``: how many (None: as many as the stack had; 0 for a new one)."""
     root = root.resolve()
     _check_writable(root)
     postgres.bindir()
@@ -136,10 +164,13 @@ def up(root: Path, *, pg_port: int = 0, mqtt_port: int = 0) -> StackInfo:
         raise StackError(
             f"{root} already holds a stack on ports {state.pg_port}/{state.mqtt_port}: use `stack down` and another --dir"
         )
+    new_accounts = [a for a in SERVICE_ACCOUNTS if a not in state.mqtt_passwords]  # a stack made before them
+    state.mqtt_passwords |= {a: secrets.token_urlsafe(24) for a in new_accounts}
     user = run_as_user()
     if user is not None:
         _let_service_account_in(root)
-    pg, mq = _paths(root)
+    pg = _paths(root)[0]
+    _resize_edges(root, state, edge_brokers)
     started: list[str] = []
     try:
         if postgres.running_pid(pg) is None:
@@ -151,23 +182,37 @@ def up(root: Path, *, pg_port: int = 0, mqtt_port: int = 0) -> StackInfo:
             postgres.start(pg, user=user)
             started.append("postgresql")
         postgres.bootstrap(pg, port=state.pg_port, app_password=state.pg_app_password)
-        if mosquitto.running_pid(mq) is None:
-            check_port_free(state.mqtt_port)
-            mosquitto.write_config(
-                mq, port=state.mqtt_port, service_passwords=state.mqtt_passwords, user=user
-            )
-            mosquitto.start(mq, port=state.mqtt_port, user=user)
-            started.append("mosquitto")
+        started += _start_brokers(root, state, user=user, new_accounts=new_accounts)
         _save(root, state)
     except BaseException:
-        if "mosquitto" in started:
-            _stop_mosquitto(mq)
         if "postgresql" in started:
             postgres.stop(pg, user=user)
         raise
     info = status(root)
     info.started = started
     return info
+
+
+def _start_brokers(root: Path, state: StackState, *, user: str | None, new_accounts: list[str]) -> list[str]:
+    """Start the core broker (or load service accounts new to it), then the edge brokers; return what started."""
+    mq = _paths(root)[1]
+    started = []
+    if mosquitto.running_pid(mq) is None:
+        check_port_free(state.mqtt_port)
+        mosquitto.write_config(mq, port=state.mqtt_port, service_passwords=state.mqtt_passwords, user=user)
+        mosquitto.start(mq, port=state.mqtt_port, user=user)
+        started.append("mosquitto")
+    elif new_accounts:
+        mosquitto.write_config(mq, port=state.mqtt_port, service_passwords=state.mqtt_passwords, user=user)
+        signal_reload(mq.pid)
+    try:
+        started += edge.start_all(edge.edges(root, state.edge_ports), core=mq, core_port=state.mqtt_port,
+                                  bridge_password=state.mqtt_passwords[edge.BRIDGE_ACCOUNT], user=user)  # fmt: skip
+    except BaseException:
+        if started:
+            _stop_mosquitto(mq)
+        raise
+    return started
 
 
 def _let_service_account_in(root: Path) -> None:
@@ -196,7 +241,8 @@ def down(root: Path) -> list[str]:
     if _load_state(root) is None:
         raise StackError(f"no stack in {root} (no {STATE_FILE}): nothing to stop")
     pg, mq = _paths(root)
-    stopped: list[str] = []
+    stopped = edge.stop_all(edge_brokers(root))
+    edge.write_readers(mq, [])
     if mosquitto.running_pid(mq) is not None:
         _stop_mosquitto(mq)
         stopped.append("mosquitto")
@@ -227,7 +273,18 @@ def status(root: Path) -> StackInfo:
         mqtt_running=mqtt_running,
         mqtt_health=mqtt_msg,
         started=[],
+        edges=[_edge_info(e, state) for e in edge.edges(root, state.edge_ports)],
     )
+
+
+def _edge_info(e: edge.Edge, state: StackState) -> dict[str, str | bool]:
+    health = edge.health(e, ops_user="svc-ops", ops_password=state.mqtt_passwords["svc-ops"])
+    return {
+        "name": e.name,
+        "url": f"mqtt://127.0.0.1:{e.port}",
+        "running": health != "stopped",
+        "health": health,
+    }
 
 
 def _mqtt_health(state: StackState) -> str:
