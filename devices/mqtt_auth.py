@@ -12,6 +12,8 @@ import hmac
 import os
 import secrets
 import signal
+import socket
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -110,3 +112,41 @@ def signal_reload(pid_file: Path) -> None:
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError, IndexError) as exc:
         raise BrokerNotRunning(f"no running mosquitto (pid file {pid_file}): {exc}") from exc
+
+
+def connect_packet(username: str | None, password: str | None) -> bytes:
+    """A bare MQTT 3.1.1 CONNECT (clean session, keepalive 10 s)."""
+
+    def field(s: str) -> bytes:
+        raw = s.encode()
+        return len(raw).to_bytes(2, "big") + raw
+
+    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+    var = field("MQTT") + bytes([4, flags]) + (10).to_bytes(2, "big")
+    payload = field(f"eldercare-probe-{os.getpid()}-{time.monotonic_ns() % 100000}")
+    if username is not None:
+        payload += field(username)
+    if password is not None:
+        payload += field(password)
+    body = var + payload
+    return bytes([0x10]) + remaining_length(len(body)) + body
+
+
+def connack(port: int, username: str | None, password: str | None, host: str = "127.0.0.1") -> int:
+    """Send a bare MQTT 3.1.1 CONNECT and return the CONNACK code (0 = accepted, 5 = not authorised)."""
+    with socket.create_connection((host, port), timeout=3) as s:
+        s.sendall(connect_packet(username, password))
+        reply = s.recv(4)
+    if len(reply) < 4 or reply[0] != 0x20:
+        return -1
+    return reply[3]
+
+
+def remaining_length(n: int) -> bytes:
+    """MQTT's variable-length encoding of a packet's remaining length."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)

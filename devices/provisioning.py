@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,19 @@ from pathlib import Path
 import psycopg
 
 from devices.errors import ConflictError, NotFoundError, ValidationFailed
-from devices.mqtt_auth import BrokerNotRunning, hash_password, new_secret, signal_reload, write_password_file
+from devices.mqtt_auth import (
+    BrokerNotRunning,
+    connack,
+    hash_password,
+    new_secret,
+    signal_reload,
+    write_password_file,
+)
 from devices.settings import MqttSettings
 
 _SYNC_LOCK = 7_245_001
 _BATCH = 5000
+RELOAD_CANARY = "svc-reload-canary"  # a one-off password per sync; no ACL entry, so it may do nothing
 log = logging.getLogger(__name__)
 
 
@@ -118,8 +127,11 @@ def sync_broker(conn: psycopg.Connection, broker: MqttSettings) -> int:
         rows = conn.execute(
             "SELECT id, password_hash FROM device WHERE status = 'provisioned' AND password_hash IS NOT NULL"
         ).fetchall()
-        write_password_file(broker.password_file, broker.base_password_file, {r[0]: r[1] for r in rows})
+        canary = new_secret()
+        accounts = {r[0]: r[1] for r in rows} | {RELOAD_CANARY: hash_password(canary)}
+        write_password_file(broker.password_file, broker.base_password_file, accounts)
         signal_reload(broker.pid_file)
+        _await_reload(broker, canary)
         for pid_file in other_brokers(broker.password_file):
             try:
                 signal_reload(pid_file)
@@ -128,6 +140,22 @@ def sync_broker(conn: psycopg.Connection, broker: MqttSettings) -> int:
                     "edge broker %s is not running: it reads the new password file when started", pid_file
                 )
     return len(rows)
+
+
+def _await_reload(broker: MqttSettings, canary: str, timeout_s: float = 5.0) -> None:
+    """SIGHUP is asynchronous: wait until the broker accepts this sync's one-off canary account, so that a device
+    provisioned (or revoked) here is accepted (or cut off) as soon as we return, not a moment later."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if connack(broker.port, RELOAD_CANARY, canary, host=broker.host) == 0:
+                return
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            log.warning("the broker did not confirm the password reload within %.0f s", timeout_s)
+            return
+        time.sleep(0.02)
 
 
 def other_brokers(password_file: Path) -> list[Path]:

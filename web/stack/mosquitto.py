@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.mqtt_auth import acl_text, hash_password, password_lines, read_password_file, write_password_file
+from devices.mqtt_auth import (  # the probes live with the credentials they check; re-exported here
+    acl_text,
+    connack,
+    connect_packet,
+    hash_password,
+    password_lines,
+    read_password_file,
+    remaining_length,
+    write_password_file,
+)
 from web.stack.proc import StackError, chown_tree, pid_alive, port_open, read_pid
+
+__all__ = ["connack", "connect_packet", "remaining_length"]
 
 FD_LIMIT = 1 << 20  # fs.nr_open's default
 
@@ -132,41 +141,3 @@ def raise_fd_limit(pid: int, limit: int = FD_LIMIT) -> None:
     connections); the inherited limit is often 1,024 or 20,000. Needs root (CAP_SYS_RESOURCE), else a no-op."""
     with contextlib.suppress(OSError, ValueError):
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
-
-
-def connect_packet(username: str | None, password: str | None) -> bytes:
-    """A bare MQTT 3.1.1 CONNECT (clean session, keepalive 10 s)."""
-
-    def field(s: str) -> bytes:
-        raw = s.encode()
-        return len(raw).to_bytes(2, "big") + raw
-
-    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
-    var = field("MQTT") + bytes([4, flags]) + (10).to_bytes(2, "big")
-    payload = field(f"eldercare-probe-{os.getpid()}-{time.monotonic_ns() % 100000}")
-    if username is not None:
-        payload += field(username)
-    if password is not None:
-        payload += field(password)
-    body = var + payload
-    return bytes([0x10]) + remaining_length(len(body)) + body
-
-
-def connack(port: int, username: str | None, password: str | None, host: str = "127.0.0.1") -> int:
-    """Send a bare MQTT 3.1.1 CONNECT and return the CONNACK code (0 = accepted, 5 = not authorised)."""
-    with socket.create_connection((host, port), timeout=3) as s:
-        s.sendall(connect_packet(username, password))
-        reply = s.recv(4)
-    if len(reply) < 4 or reply[0] != 0x20:
-        return -1
-    return reply[3]
-
-
-def remaining_length(n: int) -> bytes:
-    """MQTT's variable-length encoding of a packet's remaining length."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
