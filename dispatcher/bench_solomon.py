@@ -264,7 +264,8 @@ def conditions(time_limit_s: float, jobs: int = 1) -> dict[str, Any]:
         "vehicle_minimisation": (
             "10% first solve (OR-Tools); route elimination up to 60% of the limit by an ejection pool"
             " (after Nagata & Braysy 2009: insertion, squeeze on time warp + overload, ejection of <= 3,"
-            " random feasible relocations) above the capacity bound; ruin-and-recreate on"
+            " random relocations lengthening by <= half a mean arc, a 2% ruin-and-recreate burst after"
+            " each route removed) above the capacity bound; SISR string ruin-and-recreate with blinks on"
             " distance (threshold accepting) up to 85%; then OR-Tools polishes from those routes (vehicle count fixed, no fixed cost)"
         ),
         "seed": 0,

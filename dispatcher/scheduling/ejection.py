@@ -15,6 +15,7 @@ KMAX = 3  # most visits ejected to make room for one
 DFS_BUDGET = 4000  # search nodes per route and ejection
 MIN_SHARE = 100  # search nodes per insertion position at least
 PERTURB_MOVES = 200  # random feasible relocations after each insertion
+PERTURB_SLACK = 0.5  # a relocation may lengthen the routes by this share of a mean arc at most
 
 
 class Route:
@@ -153,8 +154,13 @@ def _dfs(ctx: _Ctx, j: int, last: int, leave: int, eject: list[int], psum: int, 
         eject.pop()
 
 
-def _perturb(p: Vrptw, routes: list[Route], rng: random.Random) -> None:
-    """Random visits moved to their cheapest feasible place in another route (longer or not, as in N&B)."""
+def _perturb(p: Vrptw, routes: list[Route], rng: random.Random, slack: int) -> None:
+    """Random visits moved to their cheapest feasible place in another route (record-to-record).
+
+    A move is taken when it lengthens the routes by at most ``slack``: N&B accept any feasible move,
+    which diversifies but leaves the routes far longer after each removal.
+    """
+    c = p.cost
     for _ in range(PERTURB_MOVES):
         a, b = rng.randrange(len(routes)), rng.randrange(len(routes))
         if a == b or not routes[a].nodes:
@@ -162,7 +168,10 @@ def _perturb(p: Vrptw, routes: list[Route], rng: random.Random) -> None:
         src, dst = routes[a], routes[b]
         k = rng.randrange(len(src.nodes))
         v = src.nodes[k]
-        found = dst.cheapest(p, v, 1 << 62)  # any feasible move: the perturbation diversifies
+        prev = src.nodes[k - 1] if k else p.depot
+        nxt = src.nodes[k + 1] if k + 1 < len(src.nodes) else p.depot
+        gain = c[prev][v] + c[v][nxt] - c[prev][nxt]
+        found = dst.cheapest(p, v, gain + slack + 1)
         if found is None:
             continue
         pos = found[1]
@@ -170,6 +179,18 @@ def _perturb(p: Vrptw, routes: list[Route], rng: random.Random) -> None:
         dst.nodes.insert(pos, v)
         src.refresh(p)
         dst.refresh(p)
+
+
+def mean_arc(p: Vrptw, routes: list[list[int]]) -> int:
+    """Mean arc cost of the routes, depot legs included."""
+    arcs = total = 0
+    for r in routes:
+        prev = p.depot
+        for n in [*r, p.depot]:
+            total += p.cost[prev][n]
+            arcs += 1
+            prev = n
+    return total // max(1, arcs)
 
 
 def insert_cheapest(p: Vrptw, routes: list[Route], v: int) -> bool:
@@ -194,13 +215,14 @@ def remove_one_route(
     The smallest route is emptied into the ejection pool; a pooled visit is inserted where it fits,
     otherwise it is squeezed in (inserted anyway, then the time warp and overload repaired by local
     search, see ``squeeze``), otherwise it goes in while the visits of least accumulated penalty (at most ``KMAX``) are ejected
-    into the pool; each step ends with random feasible relocations.
+    into the pool; each step ends with random relocations that lengthen the routes little.
     """
     order = sorted(range(len(routes)), key=lambda i: len(routes[i]))
     pool = list(routes[order[0]])
     work = [Route(p, list(r)) for i, r in enumerate(routes) if i != order[0]]
     pen = [1] * len(p.ready)
     near = nearest(p, [n for r in routes for n in r])
+    slack = int(PERTURB_SLACK * mean_arc(p, routes))
     while pool:
         if time.perf_counter() > deadline:
             return None
@@ -220,5 +242,5 @@ def remove_one_route(
                 work[best.route].nodes = best.seq
                 work[best.route].refresh(p)
                 pool.extend(best.ejected or [])
-        _perturb(p, work, rng)
+        _perturb(p, work, rng, slack)
     return [r.nodes for r in work]

@@ -17,6 +17,7 @@ from dispatcher.scheduling.spec import RawSolution, RawVisit, RoutingSpec, Searc
 FIRST_SHARE = 0.1  # of the time limit for the first solve
 ELIMINATE_UNTIL = 0.6  # route elimination stops at this share of the limit at the latest
 RUIN_UNTIL = 0.85  # then ruin-and-recreate shortens the routes; OR-Tools polishes in the rest
+BURST_SHARE = 0.02  # of the limit: ruin-and-recreate after each route removed by the ejection pool
 ATTEMPT_SHARE = 0.25  # at most, per OR-Tools route-elimination attempt (it stops early on success)
 _OK = (SolveStatus.FEASIBLE, SolveStatus.OPTIMAL)
 
@@ -38,8 +39,9 @@ def minimise_vehicles(spec: RoutingSpec, search: SearchSpec, *, seed: int = 0) -
 
     A first solve uses a tenth of the limit. Route elimination then runs until 60 % of it at most: on
     plain VRPTW specs (one depot, identical vehicles, one window per visit) an ejection-pool heuristic
-    empties one route at a time (see ``ejection``) and ruin-and-recreate then shortens the routes until
-    85 % (see ``ruin``); on other specs OR-Tools re-solves with one vehicle fewer and droppable visits.
+    empties one route at a time (see ``ejection``), each success followed by a short ruin-and-recreate
+    burst (2 % of the limit) so the next removal starts from short routes, and ruin-and-recreate then
+    shortens the routes until 85 % (see ``ruin``); on other specs OR-Tools re-solves with one vehicle fewer and droppable visits.
     The rest of the limit polishes distance with OR-Tools, the vehicle count fixed and no fixed vehicle
     cost (a fixed cost on the first arc of each route misleads guided local search).
 
@@ -88,7 +90,11 @@ def _eliminate(
     if plain is not None:
 
         def step(current: list[list[int]]) -> list[list[int]] | None:
-            return remove_one_route(plain, current, deadline=deadline, rng=rng)
+            fewer = remove_one_route(plain, current, deadline=deadline, rng=rng)
+            if fewer is None:
+                return None
+            burst = min(deadline, time.perf_counter() + search.time_limit_s * BURST_SHARE)
+            return ruin_recreate(plain, fewer, deadline=burst, rng=rng)  # shorter routes at this count
 
     else:
 
