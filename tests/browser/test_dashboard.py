@@ -146,7 +146,11 @@ def test_staff_see_the_plan_and_send_the_nearest_caregiver(
     skip_near_local_midnight()
     ids = neighbourhood
     plan_one_visit(settings, ids, kind="visit", duration=30)
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    # A browser far from Chongqing: its own date differs from the station's for 16 hours a day, and the
+    # dashboard must still open on the station's today.
+    ctx = browser.new_context(
+        locale="zh-CN", timezone_id="America/Los_Angeles", viewport={"width": 1280, "height": 800}
+    )
     page = ctx.new_page()
     _login(page, base_url, ids["staff"])
     page.click("nav [data-view=plans]")

@@ -1,5 +1,5 @@
 // Service worker: the caregiver app shell works offline; API calls always go to the network.
-const CACHE = "eldercare-shell-v1";
+const CACHE = "eldercare-shell-v2";
 const SHELL = ["/m", "/static/css/app.css", "/static/js/mobile.js", "/static/js/api.js", "/static/js/i18n.js",
   "/static/js/live.js", "/static/js/queue.js", "/static/manifest.webmanifest", "/static/icon.svg"];
 

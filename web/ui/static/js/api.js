@@ -39,3 +39,12 @@ export async function me() {
 export function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
+
+// Plans, shifts and KPIs are kept per day in the stations' time zone (as the server's DEFAULT_TZ), whatever
+// zone the browser is in: a laptop set to UTC at 01:00 in Chongqing must still show Chongqing's today.
+export const SERVICE_TZ = "Asia/Shanghai";
+
+export function serviceDay(offsetDays = 0) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: SERVICE_TZ, year: "numeric", month: "2-digit", day: "2-digit" })
+    .format(new Date(Date.now() + offsetDays * 86400000));
+}

@@ -1,11 +1,6 @@
 // KPI view: response times and visits done per station over a date range, as bars, with a CSV download.
-import { esc, get } from "./api.js";
+import { esc, get, serviceDay } from "./api.js";
 import { t } from "./i18n.js";
-
-function isoDay(offset) {
-  const d = new Date(Date.now() + offset * 86400000); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
-  return d.toISOString().slice(0, 10);
-}
 
 function bars(rows, key, unit, max) {
   const top = max || Math.max(1, ...rows.map((r) => r[key] ?? 0));
@@ -17,8 +12,8 @@ function bars(rows, key, unit, max) {
 }
 
 export async function showKpis(root) {
-  const from = root.querySelector("[data-from]")?.value || isoDay(-6);
-  const to = root.querySelector("[data-to]")?.value || isoDay(0);
+  const from = root.querySelector("[data-from]")?.value || serviceDay(-6);
+  const to = root.querySelector("[data-to]")?.value || serviceDay(0);
   const rows = await get(`/api/reports/kpis?from=${from}&to=${to}`);
   const share = rows.map((r) => ({ ...r, done_pct: r.visits_done_share === null ? null : Math.round(r.visits_done_share * 100) }));
   root.innerHTML = `

@@ -1,20 +1,15 @@
 // Plans view: each caregiver's day as a timeline, unassigned tasks with their reasons, run a plan, the last re-plan's diff.
-import { ApiError, esc, get, post } from "./api.js";
+import { ApiError, esc, get, post, serviceDay } from "./api.js";
 import { t } from "./i18n.js";
 
 const COLOURS = { meal: "#2e7d32", bathing: "#1565c0", cleaning: "#6a1b9a", escort: "#ef6c00", visit: "#00838f",
   emergency: "#c62828" };
 const ROW = 26, LABEL = 110, WIDTH = 1100;
 
-function localDay() {
-  const d = new Date(); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
-  return d.toISOString().slice(0, 10);
-}
-
 function hhmm(minute) { return `${String(Math.floor(minute / 60)).padStart(2, "0")}:${String(minute % 60).padStart(2, "0")}`; }
 
 export class PlanView {
-  constructor(root) { this.root = root; this.station = null; this.day = localDay(); this.running = false; }
+  constructor(root) { this.root = root; this.station = null; this.day = serviceDay(); this.running = false; }
 
   async load() {
     const stations = await get("/api/stations");
