@@ -143,7 +143,9 @@ def connack(port: int, username: str | None, password: str | None, host: str = "
 
 
 def remaining_length(n: int) -> bytes:
-    """MQTT's variable-length encoding of a packet's remaining length."""
+    """MQTT's variable byte integer (remaining length, property lengths): 7 bits per byte, high bit = more."""
+    if not 0 <= n <= 268_435_455:
+        raise ValueError(f"varint out of range: {n}")
     out = bytearray()
     while True:
         n, digit = divmod(n, 128)

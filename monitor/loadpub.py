@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from devices import topics
 from devices.errors import EldercareError
+from devices.mqtt_auth import remaining_length
 
 CONNACK, PUBLISH, PUBACK, PINGRESP, DISCONNECT = 0x20, 0x30, 0x40, 0xD0, 0xE0
 MAX_PACKET_ID = 65_535
@@ -26,16 +27,7 @@ class LoadPubError(EldercareError):
     """The broker refused a connection, closed it, or sent something this publisher does not speak."""
 
 
-def encode_varint(n: int) -> bytes:
-    """MQTT variable byte integer (remaining length, property lengths): 7 bits per byte, high bit = more."""
-    if not 0 <= n <= 268_435_455:
-        raise ValueError(f"varint out of range: {n}")
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+encode_varint = remaining_length  # one encoder for every MQTT packet the platform writes
 
 
 def decode_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:

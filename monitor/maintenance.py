@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from monitor.baselines import relearn
+
 log = logging.getLogger("eldercare.maintain")
 
 ROLLUP_SQL = """
@@ -75,8 +77,6 @@ def run_once(
     baselines: int = 200,
 ) -> MaintenanceResult:
     """One pass: rollup of the last ``rollup_window``, retention, then up to ``baselines`` residents relearned."""
-    from monitor.baselines import relearn
-
     rolled = rollup(conn, since=now - rollup_window, until=now)
     dropped = apply_retention(conn, keep=keep, now=now)
     learned = relearn(conn, now=now, limit=baselines)
