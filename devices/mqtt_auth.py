@@ -69,6 +69,7 @@ SERVICE_ACL = {
         "topic write eldercare/v1/devices/+/event",
         "topic write eldercare/v1/devices/+/status",
         "topic write eldercare/v1/gateways/+/z2m/#",
+        "topic write eldercare/v1/bridge-probe/+",  # `stack status` checks each edge end to end
         "topic read eldercare/v1/devices/+/cmd",
         "topic read eldercare/v1/gateways/+/cmd",
     ],

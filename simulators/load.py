@@ -72,6 +72,7 @@ class WorkerResult:
     cpu_s: float
     wall_s: float
     lags: list[float] = field(default_factory=list)
+    unacked: int = 0  # readings the broker had not acknowledged 15 s after the run (lost with the process)
 
 
 def raise_fd_limit() -> int:
@@ -176,11 +177,12 @@ class _Worker:
                      on_truth=jsonl_writer(fp), stop=local_stop, deadline=deadline, progress=prog)  # fmt: skip
         wall, cpu, conns = time.time() - t0, _cpu() - cpu0, self.pub.connected
         self.pub.flush(15)
+        unacked = self.pub.unacked()
         local_stop.set()
         self._report(prog)
         self.pub.close()
         return WorkerResult(self.index, len(self.homes), conns, prog.published, prog.incidents, cpu, wall,
-                            prog.lags)  # fmt: skip
+                            prog.lags, unacked)  # fmt: skip
 
     def _tick(self, prog: Progress, stop: threading.Event) -> None:
         while not stop.wait(0.5):
@@ -309,6 +311,7 @@ def summary(results: list[WorkerResult], *, extra: dict[str, Any]) -> dict[str, 
         "connections": sum(r.connections for r in results),
         "messages_published": published,
         "messages_per_s": round(published / wall, 1) if wall else 0.0,
+        "messages_unacknowledged": sum(r.unacked for r in results),
         "incidents_injected": sum(r.incidents for r in results),
         "publish_lag_ms_p50": round(percentile(lags, 50) * 1000, 1),
         "publish_lag_ms_p99": round(percentile(lags, 99) * 1000, 1),

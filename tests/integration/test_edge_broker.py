@@ -17,6 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices import provisioning, registry
+from devices.mqtt_auth import signal_reload
 from simulators.load import plan_processes, sockets_per_process
 from tests.support import (
     DevicePublisher,
@@ -31,6 +32,7 @@ from web import stack
 from web.settings import Settings
 from web.stack import mosquitto
 from web.stack.edge import Edge
+from web.stack.edge import health as edge_health
 from web.stack.mosquitto import MqttPaths
 from web.stack.proc import run_as_user, stop_pid
 from web.stack.stack import edge_brokers
@@ -121,6 +123,29 @@ def test_revoking_a_device_cuts_it_off_at_the_edge_too(
     assert mosquitto.connack(edge.port, home.native, home.passwords[home.native]) == 0
     provisioning.revoke(db, device_id=home.native, broker=settings.mqtt())
     assert wait_until(lambda: mosquitto.connack(edge.port, home.native, home.passwords[home.native]) == 5, 3)
+
+
+def test_edge_health_reports_a_bridge_that_is_connected_but_forwards_nothing(
+    settings: Settings, stack_dir: Path, edge: Edge
+) -> None:
+    """The core drops what the bridge publishes (its rules no longer let it write): the bridge stays
+    connected, so only a probe that goes the readings' way can tell."""
+    core = MqttPaths(stack_dir / "mqtt")
+    user, password = settings.mqtt_ops_username, settings.mqtt_ops_password.get_secret_value()
+
+    def health() -> str:
+        return edge_health(edge, core_port=settings.mqtt_port, ops_user=user, ops_password=password)
+
+    assert health().startswith("ok"), health()
+    rules = core.acl.read_text()
+    core.acl.write_text(rules.replace("user svc-bridge", "user svc-bridge-was"))
+    try:
+        signal_reload(core.pid)
+        assert wait_until(lambda: health().startswith("error: a QoS 1 probe"), 20)
+    finally:
+        core.acl.write_text(rules)
+        signal_reload(core.pid)
+    assert wait_until(lambda: health().startswith("ok"), 20), health()
 
 
 def test_readings_queued_at_the_edge_while_the_core_restarts_are_not_lost(

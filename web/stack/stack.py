@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from devices.mqtt_auth import signal_reload
+from devices.mqtt_auth import acl_text, signal_reload
 from web.stack import edge, mosquitto, postgres
 from web.stack.mosquitto import MqttPaths
 from web.stack.postgres import PgPaths
@@ -188,8 +189,20 @@ def up(root: Path, *, pg_port: int = 0, mqtt_port: int = 0, edge_brokers: int | 
         if "postgresql" in started:
             postgres.stop(pg, user=user)
         raise
-    info = status(root)
+    info = _status_once_bridged(root)
     info.started = started
+    return info
+
+
+def _status_once_bridged(root: Path, wait_s: float = 30.0) -> StackInfo:
+    """The stack's status, after giving edges just started up to ``wait_s`` to pass their bridge probe."""
+    deadline = time.monotonic() + wait_s
+    info = status(root)
+    while any(e["running"] and not str(e["health"]).startswith("ok") for e in info.edges):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+        info = status(root)
     return info
 
 
@@ -202,7 +215,7 @@ def _start_brokers(root: Path, state: StackState, *, user: str | None, new_accou
         mosquitto.write_config(mq, port=state.mqtt_port, service_passwords=state.mqtt_passwords, user=user)
         mosquitto.start(mq, port=state.mqtt_port, user=user)
         started.append("mosquitto")
-    elif new_accounts:
+    elif new_accounts or mq.acl.read_text() != acl_text():  # a stack made before them: load the new rules
         mosquitto.write_config(mq, port=state.mqtt_port, service_passwords=state.mqtt_passwords, user=user)
         signal_reload(mq.pid)
     try:
@@ -278,7 +291,9 @@ def status(root: Path) -> StackInfo:
 
 
 def _edge_info(e: edge.Edge, state: StackState) -> dict[str, str | bool]:
-    health = edge.health(e, ops_user="svc-ops", ops_password=state.mqtt_passwords["svc-ops"])
+    health = edge.health(
+        e, core_port=state.mqtt_port, ops_user="svc-ops", ops_password=state.mqtt_passwords["svc-ops"]
+    )
     return {
         "name": e.name,
         "url": f"mqtt://127.0.0.1:{e.port}",

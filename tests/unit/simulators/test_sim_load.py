@@ -57,7 +57,7 @@ def test_the_fd_limit_is_raised_to_the_hard_limit() -> None:
 
 def test_summary_adds_up_workers_and_reports_lag_percentiles() -> None:
     a = WorkerResult(0, 10, 50, 900, 1, cpu_s=3.0, wall_s=30.0, lags=[0.001] * 99 + [2.0])
-    b = WorkerResult(1, 10, 48, 600, 0, cpu_s=6.0, wall_s=30.0, lags=[0.002] * 100)
+    b = WorkerResult(1, 10, 48, 600, 0, cpu_s=6.0, wall_s=30.0, lags=[0.002] * 100, unacked=7)
     record = summary([a, b], extra={"mix": "gateway"})
     assert (record["homes"], record["connections"], record["messages_published"]) == (20, 98, 1500)
     assert record["messages_per_s"] == 50.0
@@ -65,3 +65,4 @@ def test_summary_adds_up_workers_and_reports_lag_percentiles() -> None:
     assert record["publish_lag_ms_p99"] == 2.0
     assert record["publish_lag_ms_max"] == 2000.0
     assert record["mix"] == "gateway"
+    assert record["messages_unacknowledged"] == 7
