@@ -22,10 +22,18 @@ from devices.telemetry import encode_native, encode_z2m
 from devices.types import Reading
 from simulators.home import Device, Home, Transport
 from simulators.netloop import NetLoop
+from simulators.order import OrderGate
 from simulators.sensors import StatusChange
 
 Encoder = Callable[[Device, Reading], bytes]
 Credentials = Callable[[str], str]  # username (device or gateway id) -> password
+_order_window: list[float | None] = [None]  # the default of Publisher(order_window_s=...): see keep_order
+
+
+def keep_order(window_s: float | None) -> None:
+    """Make publishers created from now on (also in forked workers) keep readings in time order at the
+    broker to within ``window_s`` simulated seconds (``simulators.order``); None: no such wait."""
+    _order_window[0] = window_s
 
 
 def encode(device: Device, reading: Reading) -> bytes:
@@ -52,6 +60,7 @@ class Publisher:
         keepalive: int = 60,
         connect_rate: float = 0.0,
         bind_address: str = "",
+        order_window_s: float | None = None,
     ) -> None:
         """Set up; nothing connects until the first publish.
 
@@ -65,6 +74,8 @@ class Publisher:
             connect_rate: new connections per second at most (0: no limit).
             bind_address: local address to connect from (e.g. 127.0.0.2: each local address has its own
                 28,000 ephemeral ports towards the broker).
+            order_window_s: hold a reading back until the broker has acknowledged every reading stamped
+                more than this many seconds before it (None: the ``keep_order`` default, else no wait).
         """
         self._host, self._port, self._keepalive, self._bind = host, port, keepalive, bind_address
         self._credentials, self._encode = credentials, encode
@@ -77,6 +88,8 @@ class Publisher:
         self._net.start()
         self.published = 0
         self._up: set[str] = set()  # clients connected now (the network thread adds, either thread drops)
+        window = order_window_s if order_window_s is not None else _order_window[0]
+        self.order = OrderGate(window) if window is not None else None
 
     def _client(self, client_id: str) -> mqtt.Client:
         client = self._clients.get(client_id)
@@ -113,6 +126,8 @@ class Publisher:
             return  # a client dropped by set_online: its successor (if any) keeps the id's counters
         self._up.discard(str(userdata))
         self._release(str(userdata))  # its messages wait in paho for the reconnect; other clients go on
+        if self.order is not None:
+            self.order.drop_client(str(userdata))
 
     def online(self) -> set[str]:
         """The ids of the clients connected now (a copy)."""
@@ -134,6 +149,8 @@ class Publisher:
                 self._slotted[client_id] -= 1
         if slotted:
             self._slots.release()
+            if self.order is not None:
+                self.order.acked((client_id, mid))
 
     def publish(self, device: Device, reading: Reading) -> None:
         """Publish one reading on the device's topic through its own (or its gateway's) client, QoS 1."""
@@ -143,6 +160,8 @@ class Publisher:
         # Only a connected client takes an in-flight slot: one that is still connecting (or cannot connect)
         # buffers its messages like a real device does, and must not stall every other client's publishing.
         slotted = client_id in self._up
+        if slotted and self.order is not None:
+            self.order.wait(reading.ts.timestamp())
         if slotted:
             self._slots.acquire()
         with self._lock:
@@ -155,6 +174,8 @@ class Publisher:
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             self._forget(client_id, 1)
             raise ConnectionError(f"publish for {device.device_id} failed: {mqtt.error_string(info.rc)}")
+        if slotted and self.order is not None:
+            self.order.sent((client_id, info.mid), reading.ts.timestamp())
         self.published += 1
 
     def _forget(self, client_id: str, count: int | None = None) -> None:
@@ -197,6 +218,8 @@ class Publisher:
             client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
             self._net.wake(client)
             self._forget(client_id)
+            if self.order is not None:
+                self.order.drop_client(client_id)
 
     def unacked(self) -> int:
         """QoS 1 readings published but not yet acknowledged by the broker."""

@@ -27,9 +27,12 @@ class IncidentPlan:
     random_kinds: tuple[IncidentKind, ...] = ()
     scheduled: dict[tuple[str, int], list[Planned]] = field(default_factory=dict)
     gateway_homes: frozenset[str] = frozenset()
+    homes: frozenset[str] | None = None  # the homes that get incidents (None: every home asked about)
 
     def for_home_day(self, home_id: str, day: int) -> list[Planned]:
         """Return the incidents whose start falls on ``day`` (0-based) of ``home_id``, scheduled first."""
+        if self.homes is not None and home_id not in self.homes:
+            return []
         planned = list(self.scheduled.get((home_id, day), ()))
         if self.rate <= 0:
             return planned
@@ -135,7 +138,8 @@ def validate(spec: Spec, *, start: datetime, days: int, homes: Sequence[Home], s
         spec: from :func:`simulators.incidents.parse_spec`.
         start: aware simulation start; day 0 is the local day it falls on.
         days: number of simulated days.
-        homes: the simulated homes.
+        homes: the simulated homes that get incidents; any other home asking the plan gets none (so that
+            one simulation can run incident-free control homes next to them on the same clock).
         seed: run seed (picks days and times left open).
 
     Returns:
@@ -150,4 +154,5 @@ def validate(spec: Spec, *, start: datetime, days: int, homes: Sequence[Home], s
             scheduled.setdefault((home.home_id, planned.day), []).append(planned)
     _check_overlaps(scheduled)
     gateway_homes = frozenset(h.home_id for h in homes if h.gateway_id is not None)
-    return IncidentPlan(seed, spec.rate, spec.random_kinds, scheduled, gateway_homes)
+    ids = frozenset(h.home_id for h in homes)
+    return IncidentPlan(seed, spec.rate, spec.random_kinds, scheduled, gateway_homes, ids)

@@ -48,6 +48,7 @@ MOVEMENT_S: dict[str, float] = {
 ON_BED = frozenset({"sleep", "nap"})
 ON_CHAIR = frozenset({TV, SIT, VISIT})
 PIR_HOLD_S = 30.0  # occupancy clears this long after the blind time ends without a new detection
+GET_UP_BEFORE_OUT_S = 45.0  # leaving the bed or chair comes before the walk out (seconds before the door)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +156,16 @@ def _transition(state: SensorState, act: Activity, rng: random.Random) -> None:
 
 
 def _furniture(state: SensorState, act: Activity) -> None:
+    # Someone going out gets up from the bed or chair before the walk to the front door (``_transition``
+    # shows them in the room 40 s before the door opens), not as the door opens.
+    leave = act.start - (GET_UP_BEFORE_OUT_S if act.room is None else 0.0)
     on_bed = act.what in ON_BED and act.room is Room.BEDROOM
     if state.bed is not None and on_bed != state.bed_on:
-        state.emit(act.start + (20 if on_bed else 0), state.bed.device_id, {"occupancy": on_bed})
+        state.emit(act.start + 20 if on_bed else leave, state.bed.device_id, {"occupancy": on_bed})
     state.bed_on = on_bed
     on_chair = act.what in ON_CHAIR and act.room is Room.LIVING_ROOM
     if state.chair is not None and on_chair != state.chair_on:
-        state.emit(act.start + (15 if on_chair else 0), state.chair.device_id, {"occupancy": on_chair})
+        state.emit(act.start + 15 if on_chair else leave, state.chair.device_id, {"occupancy": on_chair})
     state.chair_on = on_chair
 
 

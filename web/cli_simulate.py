@@ -279,6 +279,13 @@ def simulate(
     ] = 1.0,
     seed: Annotated[int, typer.Option(min=0, help="same seed, same homes, routines and incidents")] = 0,
     incidents: Annotated[str, typer.Option(help=INCIDENTS_HELP)] = "none",
+    quiet_homes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="the last N of --homes get no incidents: incident-free controls on the same simulated clock",
+        ),
+    ] = 0,
     truth: Annotated[
         Path | None, typer.Option(help="append ground truth here (JSON lines)", dir_okay=False)
     ] = None,
@@ -312,6 +319,15 @@ def simulate(
     max_lag_ms: Annotated[
         float, typer.Option(min=1, help="p99 publish lag above this = falling behind (exit 1)")
     ] = 1000.0,
+    order_window_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="hold each reading until the broker has acknowledged every reading stamped more than this "
+            "many simulated seconds before it: readings reach subscribers in time order to within it (for "
+            "rules on the readings' clock, `rules --clock data`)",
+        ),
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="print one JSON record of the run on stdout")] = False,
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
@@ -325,19 +341,22 @@ def simulate(
         return
     if station is None:
         raise typer.BadParameter("give --station (or --replay casas:PATH)", param_hint="--station")
+    if quiet_homes > homes:
+        raise typer.BadParameter(f"at most --homes ({homes})", param_hint="--quiet-homes")
     _simulate(station, dir_=dir_, homes=homes, provision=provision, speed=speed, seed=seed,
-              incidents=incidents, truth=truth, seconds=seconds, days=days, start=start, tz=tz, mix=mix,
+              incidents=incidents, quiet_homes=quiet_homes, truth=truth, seconds=seconds, days=days, start=start, tz=tz, mix=mix,
               processes=processes or -(-homes // 5000), brokers=brokers, connect_rate=connect_rate, max_lag_ms=max_lag_ms,
-              json_=json_, log_level=log_level)  # fmt: skip
+              order_window_s=order_window_s, json_=json_, log_level=log_level)  # fmt: skip
 
 
 def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, speed: float, seed: int,
-              incidents: str, truth: Path | None, seconds: float | None, days: int, start: str | None, tz: str,
-              mix: str, processes: int, brokers: str, connect_rate: float, max_lag_ms: float, json_: bool,
-              log_level: str) -> None:  # fmt: skip
+              incidents: str, quiet_homes: int, truth: Path | None, seconds: float | None, days: int, start: str | None, tz: str,
+              mix: str, processes: int, brokers: str, connect_rate: float, max_lag_ms: float,
+              order_window_s: float | None, json_: bool, log_level: str) -> None:  # fmt: skip
     from simulators.errors import SimulatorError
     from simulators.incidents import parse_spec
     from simulators.load import LoadJob, connections_by_broker, raise_fd_limit, run_load, summary
+    from simulators.publish import keep_order
     from simulators.schedule import validate
     from simulators.station import Mix, station_homes
     from web.settings import load_settings
@@ -354,7 +373,7 @@ def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, s
     try:
         spec = parse_spec("" if incidents.strip() == "none" else incidents)
         plan = (
-            validate(spec, start=sim_start, days=n_days, homes=the_homes, seed=seed)
+            validate(spec, start=sim_start, days=n_days, homes=the_homes[: homes - quiet_homes], seed=seed)
             if spec.items or spec.rate
             else None
         )
@@ -383,6 +402,7 @@ def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, s
         last[:] = [snap]
         display(snap, running)
 
+    keep_order(order_window_s)  # the workers (forked) create their publishers with it
     with _stop_on_signals() as stop:
         results = run_load(job, seconds=seconds, stop=stop, on_tick=tick)
     if len(cpu) == 1:

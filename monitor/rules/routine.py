@@ -4,10 +4,10 @@ long absence and a sustained drop in activity.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from devices.types import DeviceKind, Room
-from monitor.rules.baseline import DEFAULT_MORNING_WATER, Baseline
+from monitor.rules.baseline import DEFAULT_MORNING_WATER, Baseline, is_night_hour
 from monitor.rules.candidate import Finding, iso, room_en, room_zh
 from monitor.rules.context import HomeContext, ResidentSettings
 from monitor.rules.kinds import AlertKind, Severity
@@ -57,6 +57,8 @@ def inactivity(
     if key == "bed":  # asleep since the evening: every hour slept through allows its own limit
         spanned = min(max(int((now - last).total_seconds() // 3600) + 1, 0), 24)
         usual = max(baseline.gap_limit(key, hour + h) for h in range(spanned + 1))
+        if is_night_hour(hour):  # and a night's sleep lasts until their usual getting up ("not up" then)
+            usual = max(usual, minutes(_wake_deadline_after(last.astimezone(ctx.tz), baseline) - last))
     limit = settings.limit_min(AlertKind.INACTIVITY, usual)
     idle = minutes(now - last)
     if idle < limit:
@@ -71,6 +73,13 @@ def inactivity(
          "limit_min": round(limit)},
         Severity.CRITICAL if bathroom else Severity.HIGH,
     )  # fmt: skip
+
+
+def _wake_deadline_after(local: datetime, baseline: Baseline) -> datetime:
+    """The resident's not-up deadline on the morning after ``local`` (a night time), sensitivity 1.0."""
+    day = local.date() if local.hour < 12 else local.date() + timedelta(days=1)
+    midnight = datetime.combine(day, time(0), tzinfo=local.tzinfo)
+    return midnight + timedelta(minutes=baseline.wake_deadline(day))
 
 
 def long_bathroom(
@@ -150,14 +159,23 @@ def _has_up_rooms(ctx: HomeContext) -> bool:
 def no_water(
     state: HomeState, ctx: HomeContext, settings: ResidentSettings, baseline: Baseline, now: datetime
 ) -> Finding | None:
-    """No water used for far longer than usual, or none at all today since getting up (needs a meter)."""
+    """No water used for far longer than usual, or none at all today since getting up (needs a meter).
+
+    Nobody uses water asleep: while the resident is in bed the gap is not judged, and it counts from
+    leaving the bed (getting up this morning) when that was later than the last use (the morning has
+    its own rule).
+    """
     if not ctx.has(DeviceKind.WATER_METER):
         return None
-    ref = max((t for t in (state.last_water_at, state.returned_at) if t is not None), default=None)
-    if ref is None:
+    if state.bed_since is not None or state.last_activity_key == "bed":
         return None
+    ref = max((t for t in (state.last_water_at, state.returned_at) if t is not None), default=None)
+    if ref is None:  # none seen since the rules began watching: no gap to judge, but a morning without any
+        watching = state.since if state.water_total_l is not None else None  # (the meter does report)
+        return _no_water_since_up(state, ctx, settings, watching, now) if watching is not None else None
     limit = settings.limit_min(AlertKind.NO_WATER, baseline.water_gap_limit_min)
-    gap = minutes(now - ref)
+    woke = state.woke_at if woke_on(state, ctx.tz, now.astimezone(ctx.tz).date()) else None
+    gap = minutes(now - max(ref, woke or ref, state.bed_left_at or ref))  # time out of bed since the last use
     if gap < limit:
         return _no_water_since_up(state, ctx, settings, ref, now)
     return Finding(
@@ -172,12 +190,22 @@ def no_water(
 def _no_water_since_up(
     state: HomeState, ctx: HomeContext, settings: ResidentSettings, ref: datetime, now: datetime
 ) -> Finding | None:
-    """Up today for a while and not a drop of water since getting up (no flush, no wash, no kettle)."""
+    """Up today for a while and not a drop of water since getting up (no flush, no wash, no kettle).
+
+    The morning starts when the resident left the bed for good (``woke_at``), if that was before they
+    were first seen outside bedroom and bathroom: washing and dressing come first, and use water; water
+    before that (a flush on a toilet trip, back to bed after it) was the night's. Without that time, up
+    is the first sight outside bedroom and bathroom, and water up to ``MORNING_WATER_LOOKBACK_MIN``
+    before it counts as the morning's (the wash that came first).
+    """
     up = state.up_first_at
     local = now.astimezone(ctx.tz)
     if up is None or not is_up_today(state, ctx.tz, local) or up.astimezone(ctx.tz).date() != local.date():
         return None
-    if ref >= up - timedelta(minutes=MORNING_WATER_LOOKBACK_MIN):
+    woke, lookback = state.woke_at, MORNING_WATER_LOOKBACK_MIN
+    if woke is not None and woke < up and woke_on(state, ctx.tz, local.date()):
+        up, lookback = woke, 0.0
+    if ref >= up - timedelta(minutes=lookback):
         return None  # water used on getting up (a flush, a wash) or since, or back home since
     limit = settings.limit_min(AlertKind.NO_WATER, DEFAULT_MORNING_WATER)
     awake = minutes(now - up)

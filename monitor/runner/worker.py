@@ -28,6 +28,7 @@ from monitor.ingest.worker import IngestConfig, IngestWorker, _Pending
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.engine import on_tick
 from monitor.runner import homes as home_store
+from monitor.runner.clock import DATA, DATA_TICK_S, RulesClock
 from monitor.runner.partition import Partition
 from monitor.runner.saver import StateSaver
 from monitor.runner.triage import evaluate
@@ -45,13 +46,14 @@ class RulesConfig(IngestConfig):
     batch_age_s: float = 0.02  # an SOS should not wait for a batch to fill
     clock: str = "wall"  # wall: now is the wall clock; data: now is the latest reading time (replays, eval)
     tick_s: float = 15.0
+    data_tick_s: float = DATA_TICK_S  # clock=data: also a tick per this much data time (runner.clock)
     notify_interval_s: float = 1.0
     state_flush_s: float = 1.0  # rule state is saved this often (and at a clean stop)
     home_refresh_s: float = 30.0
     holdoff: timedelta = DEFAULT_HOLDOFF
     notify: outbox.NotifySettings = field(default_factory=outbox.NotifySettings)
     partition: Partition = field(default_factory=Partition)  # the homes this worker evaluates
-    urgent_lane: bool = True  # a second session for life-safety devices (runner.urgent)
+    urgent_lane: bool = True  # a second session for life-safety devices (runner.urgent); not on clock=data
 
 
 @dataclass
@@ -66,6 +68,8 @@ class RuleCounters:
     escalations: int = 0
     notified: int = 0
     notify_failed: int = 0
+    late_readings: int = 0  # clock=data: readings more than a data tick behind the clock (runner.clock)
+    late_max_s: int = 0
 
 
 class RulesWorker(IngestWorker):
@@ -75,8 +79,10 @@ class RulesWorker(IngestWorker):
         self.rules = RuleCounters()
         self.homes: dict[str, home_store.HomeRules] = {}
         self._fresh: dict[str, home_store.HomeRules] | None = None
-        self._tick_at = time.monotonic()
-        self.data_now: datetime | None = None
+        self.clock = RulesClock(cfg.clock, cfg.skew.future, cfg.tick_s, cfg.data_tick_s)
+        # Life-safety messages jump the queue for latency; the data clock needs the stream in order.
+        self.jump = cfg.clock != DATA
+        self.use_lane = cfg.urgent_lane and self.jump
         self.channels = outbox.senders(cfg.notify)
         self._candidates: list[tuple[home_store.HomeRules, AlertCandidate]] = []
         self._unacked: list[_Pending] = []
@@ -129,7 +135,7 @@ class RulesWorker(IngestWorker):
         self.homes = fresh
 
     def start(self) -> threading.Thread:
-        if self.rcfg.urgent_lane:
+        if self.use_lane:
             with contextlib.suppress(psycopg.Error):
                 self._refresh_index(force=True)  # so that the lane subscribes as it connects
             self.lane.start()
@@ -138,15 +144,8 @@ class RulesWorker(IngestWorker):
         threading.Thread(target=self._notify_loop, name="rules-notify", daemon=True).start()
         return super().start()
 
-    def _now(self, ts: datetime | None = None) -> datetime:
-        wall = datetime.now(UTC)
-        if self.rcfg.clock != "data":
-            return wall
-        if ts is not None and (self.data_now is None or ts > self.data_now):
-            self.data_now = min(ts, wall + self.cfg.skew.future)
-        if ts is not None:  # a reading happens at its own time: publishers need not run in lockstep
-            return min(ts, wall + self.cfg.skew.future)
-        return self.data_now or wall
+    def _now(self) -> datetime:
+        return self.clock.now(wall=datetime.now(UTC))
 
     # -- batches --------------------------------------------------------------------------------------
     def _enqueue(self, pending: _Pending) -> None:
@@ -170,7 +169,7 @@ class RulesWorker(IngestWorker):
                 if not self.rcfg.partition.owns(info.home_id or ""):
                     self._skipped.append(pending)
                     return
-                if info.kind in URGENT_KINDS:
+                if info.kind in URGENT_KINDS and self.jump:
                     self._take_urgent(pending)
                     return
         self.queue.put(pending)
@@ -185,7 +184,7 @@ class RulesWorker(IngestWorker):
 
     def _refresh_index(self, *, force: bool = False) -> None:
         super()._refresh_index(force=force)
-        if self.rcfg.urgent_lane and self._watched is not self.index:
+        if self.use_lane and self._watched is not self.index:
             self.lane.watch(urgent_topics(self.index, self.rcfg.partition.owns))
             self._watched = self.index
 
@@ -282,7 +281,9 @@ class RulesWorker(IngestWorker):
         if home is None:
             return  # a device in no (known) home: ingest stores it, no home can be alarmed
         self.rules.readings += 1
-        cands = evaluate(home, row.reading, self._now(row.reading.ts))
+        now = self.clock.reading(row.reading.ts, wall=datetime.now(UTC))
+        self.rules.late_readings, self.rules.late_max_s = self.clock.late, round(self.clock.late_max_s)
+        cands = evaluate(home, row.reading, now)
         home.dirty = True
         self._candidates.extend((home, c) for c in cands)
 
@@ -291,8 +292,7 @@ class RulesWorker(IngestWorker):
         try:
             if self._candidates or self._unacked or self._skipped or self._ack_only or self.saver.due():
                 self._commit()
-            if not self._ticking and time.monotonic() - self._tick_at >= self.rcfg.tick_s:
-                self._tick_at = time.monotonic()
+            if not self._ticking and self.clock.tick_due(mono=time.monotonic()):
                 self._ticking = list(self.homes)
             if self._ticking:
                 self.tick(limit=TICK_SLICE)
@@ -309,7 +309,7 @@ class RulesWorker(IngestWorker):
             self._ticking = list(self.homes)
         now = self._now()
         chunk, self._ticking = self._ticking[: limit or None], self._ticking[limit or len(self._ticking) :]
-        for home_id in chunk:
+        for home_id in chunk if self.clock.has_time else ():  # escalation steps still run (wall time)
             home = self.homes.get(home_id)
             if home is None:
                 continue
@@ -345,5 +345,5 @@ class RulesWorker(IngestWorker):
 
     def stop(self, writer: threading.Thread, *, timeout: float = 30.0) -> None:
         super().stop(writer, timeout=timeout)
-        if self.rcfg.urgent_lane:
+        if self.use_lane:
             self.lane.stop()

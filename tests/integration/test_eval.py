@@ -55,6 +55,12 @@ def test_detection_scores_injected_incidents(settings: Settings) -> None:
     assert len(r["missed"]) == missed
     assert all({"home", "kind", "start", "nearest_alert"} <= set(m) for m in r["missed"])
     assert r["false_alarms_per_home_day"] == pytest.approx(r["false_alarms"] / 3.0, abs=0.001)
+    # One simulator process for incident and quiet homes (one clock), whose readings reach the rules in
+    # time order to within the order window: none came a data tick behind the rules' clock.
+    sim = r["conditions"]["simulate"]
+    assert sim["messages_published"] == r["conditions"]["readings"]
+    assert r["conditions"]["late_readings"] == 0
+    assert r["conditions"]["late_max_s"] <= 60  # a data tick
 
 
 def test_detection_refuses_bad_flags() -> None:

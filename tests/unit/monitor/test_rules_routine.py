@@ -171,17 +171,78 @@ def _morning(home_water_at: int | None, *, flush_at_5: bool = False) -> Home:
 
 def test_no_water_at_all_since_getting_up() -> None:
     home = _morning(None)
-    assert "no_water" not in kinds(home.ticks(at(2, 7, 20), at(2, 8, 4), step_min=1))
-    (c,) = [c for c in home.tick(at(2, 8, 5)) if c.kind == AlertKind.NO_WATER]  # up 45 min, no water
-    assert (c.started_at, c.evidence["awake_min"]) == (at(2, 7, 20), 45)
+    assert "no_water" not in kinds(home.ticks(at(2, 7, 20), at(2, 7, 44), step_min=1))
+    (c,) = [c for c in home.tick(at(2, 7, 45)) if c.kind == AlertKind.NO_WATER]  # out of bed 45 min, no water
+    assert (c.started_at, c.evidence["awake_min"]) == (at(2, 7), 45)  # the morning began leaving the bed
     assert "no water used since getting up" in c.reason_en
     assert kinds(home.read("water-1", at(2, 8, 10), water_total_l=110.0), cleared=True) == ["no_water"]
     washed = _morning(3)  # flushed and washed on waking: nothing to say
     assert "no_water" not in kinds(washed.ticks(at(2, 7, 20), at(2, 12), step_min=5))
     night = _morning(None, flush_at_5=True)  # a flush at 05:00, long before getting up, is the night's
-    assert night.state.up_first_at == at(2, 7, 20)
-    assert "no_water" not in kinds(night.ticks(at(2, 7, 20), at(2, 8, 4), step_min=1))
-    assert "no_water" in kinds(night.tick(at(2, 8, 5)))
+    assert (night.state.up_first_at, night.state.woke_at) == (at(2, 7, 20), at(2, 7))
+    assert "no_water" not in kinds(night.ticks(at(2, 7, 20), at(2, 7, 44), step_min=1))
+    assert "no_water" in kinds(night.tick(at(2, 7, 45)))
+
+
+def test_a_flush_on_a_toilet_trip_back_to_bed_is_not_the_mornings_water() -> None:
+    home = make_home()
+    home.read("water-1", at(1, 21, 30), water_total_l=104.0)
+    home.read("bed-1", at(1, 22, 1), occupancy=True)
+    home.read("bed-1", at(2, 6, 28), occupancy=False)  # a toilet trip half an hour before getting up
+    home.motion("m-bath", at(2, 6, 29))
+    home.read("water-1", at(2, 6, 31), water_total_l=110.0)
+    home.read("bed-1", at(2, 6, 34), occupancy=True)  # back to bed
+    home.read("bed-1", at(2, 7), occupancy=False)  # up for good; from now on, not a drop
+    home.motion("m-bath", at(2, 7, 1))
+    for m in range(20, 60, 5):
+        home.motion("m-kit", at(2, 7, m))
+    assert home.state.woke_at == at(2, 7)
+    assert "no_water" not in kinds(home.ticks(at(2, 7, 20), at(2, 7, 44), step_min=1))
+    assert "no_water" in kinds(home.tick(at(2, 7, 45)))
+
+
+def test_no_water_since_up_counts_from_first_seen_up_without_a_bed_sensor() -> None:
+    home = make_home()
+    home.read("water-1", at(1, 21), water_total_l=100.0)
+    home.read("water-1", at(1, 21, 30), water_total_l=104.0)
+    home.motion("m-bed", at(1, 22))
+    home.motion("m-bed", at(2, 6, 58))  # awake in the bedroom: no bed sensor says when they left it
+    home.motion("m-bath", at(2, 7, 1))
+    for m in range(20, 60, 5):
+        home.motion("m-kit", at(2, 7, m))
+    assert (home.state.up_first_at, home.state.woke_at) == (at(2, 7, 20), at(2, 7, 20))
+    assert "no_water" not in kinds(home.ticks(at(2, 7, 20), at(2, 8, 4), step_min=1))
+    assert "no_water" in kinds(home.tick(at(2, 8, 5)))
+
+
+def test_no_water_on_the_first_watched_day_when_none_was_ever_used() -> None:
+    """The rules began watching at 04:00 (a new install, a first evaluated day): the meter reports, flat."""
+    home = make_home()
+    home.read("water-1", at(2, 4), water_total_l=100.0)
+    home.read("bed-1", at(2, 4, 1), occupancy=True)
+    home.read("bed-1", at(2, 7), occupancy=False)
+    home.motion("m-bath", at(2, 7, 1))
+    for m in range(20, 60, 5):
+        home.motion("m-kit", at(2, 7, m))
+        home.read("water-1", at(2, 7, m), water_total_l=100.0)  # scheduled reports, no use
+    assert home.state.last_water_at is None
+    assert "no_water" not in kinds(home.ticks(at(2, 7, 20), at(2, 7, 44), step_min=1))
+    (c,) = [c for c in home.tick(at(2, 7, 45)) if c.kind == AlertKind.NO_WATER]
+    assert c.evidence["awake_min"] == 45
+    silent = make_home()  # a meter that never reported says nothing about water use
+    silent.read("bed-1", at(2, 4, 1), occupancy=True)
+    silent.read("bed-1", at(2, 7), occupancy=False)
+    for m in range(20, 60, 5):
+        silent.motion("m-kit", at(2, 7, m))
+    assert "no_water" not in kinds(silent.ticks(at(2, 7, 20), at(2, 20), step_min=10))
+    night = make_home()  # watched from 21:00, asleep at 22:00: no use seen, but no gap to judge either
+    night.baseline = Baseline(water_gap_limit_min=360)  # someone who never goes 6 h without water
+    night.read("water-1", at(1, 21), water_total_l=100.0)
+    night.motion("m-bed", at(1, 21, 30))
+    night.read("bed-1", at(1, 22), occupancy=True)
+    for h in range(0, 7):
+        night.read("water-1", at(2, h), water_total_l=100.0)
+    assert "no_water" not in kinds(night.ticks(at(1, 22), at(2, 7), step_min=10))
 
 
 def test_night_exit_without_return_and_a_return_in_time() -> None:
@@ -314,3 +375,40 @@ def test_early_to_bed_gets_the_night_limit_not_the_evening_one() -> None:
     home.read("m-bed", at(2, 6, 20), occupancy=True)  # stirring in bed
     home.read("temp-1", at(2, 5), temperature=21.0)  # a reading evaluated long before the last activity
     assert home.state.last_activity_key == "bed"
+
+
+def test_a_sound_sleep_before_the_usual_getting_up_is_no_inactivity() -> None:
+    """Learned from nights with a toilet trip, the bed limit is short; a night without one is still normal."""
+    home = make_home()
+    home.baseline = Baseline(gap_limit_min={"bed": [300.0] * 24}, wake_deadline_min=7 * 60 + 30)
+    home.motion("m-bed", at(1, 22, 29))
+    home.read("bed-1", at(1, 22, 30), occupancy=True)
+    assert "inactivity" not in kinds(home.ticks(at(1, 22, 30), at(2, 7, 25), step_min=5))  # 9 h asleep
+    assert {"inactivity", "not_up"} <= set(kinds(home.ticks(at(2, 7, 30), at(2, 7, 35))))
+    nap = make_home()  # by day the learned limit holds: five hours motionless in bed at noon is not a nap
+    nap.baseline = Baseline(gap_limit_min={"bed": [300.0] * 24}, wake_deadline_min=7 * 60 + 30)
+    nap.read("bed-1", at(2, 12), occupancy=True)
+    assert kinds(nap.ticks(at(2, 16, 55), at(2, 17, 5))) == ["inactivity"]
+
+
+def test_no_water_gap_while_asleep_nor_on_getting_up() -> None:
+    home = make_home()
+    home.baseline = Baseline(water_gap_limit_min=400)  # someone who always flushes on a night toilet trip
+    home.read("water-1", at(1, 22, 20), water_total_l=100.0)
+    home.read("water-1", at(1, 22, 25), water_total_l=104.0)  # washing before bed
+    home.motion("m-bed", at(1, 22, 29))
+    home.read("bed-1", at(1, 22, 30), occupancy=True)
+    for h in range(0, 7):  # the meter reports on schedule: no use all night (no toilet trip this time)
+        home.read("water-1", at(2, h, 5), water_total_l=104.0)
+    assert "no_water" not in kinds(home.ticks(at(1, 22, 30), at(2, 6, 55), step_min=5))  # 8.5 h: asleep
+    up = (
+        home.read("bed-1", at(2, 7), occupancy=False)
+        + home.motion("m-bath", at(2, 7, 1))
+        + home.tick(at(2, 7, 2))
+    )
+    assert "no_water" not in kinds(up)  # just out of bed: not 8.5 h without water
+    home.read("water-1", at(2, 7, 3), water_total_l=109.0)  # the morning wash
+    for m in range(20, 60, 10):
+        home.motion("m-kit", at(2, 7, m))
+    assert "no_water" not in kinds(home.ticks(at(2, 7), at(2, 13, 40), step_min=5))
+    assert "no_water" in kinds(home.ticks(at(2, 13, 45), at(2, 13, 45)))  # 400 min after the wash at 07:03

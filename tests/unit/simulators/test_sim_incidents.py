@@ -210,6 +210,18 @@ def test_random_incidents_are_seeded_and_recorded() -> None:
     assert len({json.loads(line)["kind"] for line in first}) >= 6
 
 
+def test_a_plan_gives_incidents_only_to_the_homes_it_was_validated_for() -> None:
+    """One simulation, one clock: incident homes and incident-free control homes side by side."""
+    homes = [neighbourhood_home(i, seed=2) for i in range(8)]
+    plan = validate(parse_spec("random:2,sos@day1 10:00"), start=START, days=3, homes=homes[:4], seed=2)
+    given = {h.home_id: [p for d in range(3) for p in plan.for_home_day(h.home_id, d)] for h in homes}
+    assert all(given[h.home_id] for h in homes[:4])
+    assert all(given[h.home_id] == [] for h in homes[4:])
+    everyone = validate(parse_spec("random:2"), start=START, days=3, homes=homes, seed=2)
+    drawn = [p for p in plan.for_home_day(homes[0].home_id, 0) if p.source == "random"]
+    assert drawn == everyone.for_home_day(homes[0].home_id, 0)  # the same draws as without controls
+
+
 def test_truth_writer_writes_json_lines(tmp_path: Path) -> None:
     rec = TruthRecord("h00001", IncidentKind.SMOKE, START, START + timedelta(minutes=5), {"device_id": "x"})
     path = tmp_path / "truth.jsonl"

@@ -120,3 +120,21 @@ def test_same_seed_same_readings_other_seed_differs() -> None:
     first = repr(_two_days(4)[1])
     assert first == repr(_two_days(4)[1])
     assert first != repr(_two_days(5)[1])
+
+
+def test_going_out_the_resident_leaves_the_chair_or_bed_before_reaching_the_door() -> None:
+    """A chair or bed is vacated when someone stands up, before the walk to the door, not as it opens."""
+    gaps: list[float] = []
+    for seed in range(6):
+        home = build_home("h00001", seed=seed)
+        readings = readings_of(run_days(HomeSim(home, start=START, days=3, seed=seed)))
+        seats = [r for r in readings if r.kind in (DeviceKind.CHAIR, DeviceKind.BED)]
+        for door in (r for r in readings if r.kind == DeviceKind.DOOR and r.values.get("contact") is False):
+            left = [
+                s
+                for s in seats
+                if s.values.get("occupancy") is False and abs(s.ts - door.ts) < timedelta(minutes=2)
+            ]
+            gaps += [(door.ts - s.ts).total_seconds() for s in left]
+    assert any(30 <= g <= 60 for g in gaps), "no outing straight from the chair or bed in the sample"
+    assert all(abs(g) >= 10 for g in gaps), sorted(gaps, key=abs)[:5]  # never as the door opens
