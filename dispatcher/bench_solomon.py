@@ -265,8 +265,9 @@ def conditions(time_limit_s: float, jobs: int = 1) -> dict[str, Any]:
             "10% first solve (OR-Tools); route elimination up to 60% of the limit by an ejection pool"
             " (after Nagata & Braysy 2009: insertion, squeeze on time warp + overload, ejection of <= 3,"
             " random relocations lengthening by <= half a mean arc, a 2% ruin-and-recreate burst after"
-            " each route removed) above the capacity bound; SISR string ruin-and-recreate with blinks on"
-            " distance (threshold accepting) up to 85%; then OR-Tools polishes from those routes (vehicle count fixed, no fixed cost)"
+            " each route removed) above the capacity bound; SISR string ruin (split strings) and blink"
+            " recreate under simulated annealing (temperature 10 -> 0.1 mean arcs, exponential in time) on"
+            " distance up to 98%; routes read out as they are (no OR-Tools polish on these plain specs)"
         ),
         "seed": 0,
         "scale": SCALE,
