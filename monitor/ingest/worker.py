@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from devices import topics
 from devices.settings import DbSettings, MqttSettings
@@ -122,7 +123,11 @@ class IngestWorker:
             return
         self.generation += 1
         filters = topics.ingest_filters(self.cfg.shared_group)
-        client.subscribe([(f, 1) for f in filters])
+        # Retained statuses (every device's online/offline) only for a new subscription: with the session
+        # present the broker queued every change meanwhile, and resending ~10 per home on each reconnect
+        # buried the readings under millions of statuses at 20,000 homes.
+        new_only = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe([(f, new_only) for f in filters])
         self.connected.set()
         log.info("connected (session present: %s), subscribed to %s", flags.session_present, filters)
 

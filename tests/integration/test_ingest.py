@@ -352,3 +352,38 @@ def test_a_batch_of_statuses_keeps_each_devices_last_one(db: psycopg.Connection)
         "offline",
         t0 + timedelta(seconds=9),
     )  # a late report is the status; last seen never goes back
+
+
+def _status(settings: Settings, home: TestHome, payload: str) -> None:
+    subprocess.run(
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(settings.mqtt_port), "-u", home.native, "-P",
+         home.passwords[home.native], "-t", f"eldercare/v1/devices/{home.native}/status", "-m", payload,
+         "-q", "1", "-r"],
+        check=True, timeout=10,
+    )  # fmt: skip
+
+
+def _statuses(log: str) -> int:
+    found = re.findall(r"stopped: .*?statuses=(\d+)", log)
+    assert found, log
+    return int(found[-1])
+
+
+def test_a_reconnecting_worker_gets_the_statuses_it_missed_but_not_every_retained_one_again(
+    settings: Settings, stack_dir: Path, home: TestHome, tmp_path: Path
+) -> None:
+    """Every device keeps a retained online/offline status: resending all of them on each reconnect
+    (millions at 20,000 homes) buried the readings; the persistent session already holds the changes."""
+    name = f"ret-{uuid.uuid4().hex[:6]}"
+    args = ("--shared-group", "", "--session-expiry-s", "600")
+    first = IngestProcess(stack_dir, name, tmp_path / "first.log", *args)
+    _status(settings, home, "online")
+    time.sleep(1.5)
+    assert first.stop() == 0
+    assert _statuses(first.log()) >= 1  # a new subscription gets the retained statuses
+    _status(settings, home, "offline")  # while the worker is away: queued in its session
+    again = IngestProcess(stack_dir, name, tmp_path / "again.log", *args)
+    time.sleep(2.0)
+    assert again.stop() == 0
+    assert "session present: True" in again.log()
+    assert _statuses(again.log()) == 1
