@@ -51,6 +51,7 @@ class LoadJob:
     connect_rate: float = 1000.0  # new connections per second, all workers together
     keepalive: int = 60
     truth: Path | None = None
+    order_window_s: float | None = None  # readings in time order at the broker to within this
     brokers: tuple[
         tuple[str, int], ...
     ] = ()  # (host, port) listeners; worker i uses i mod len (empty: host, port)
@@ -137,7 +138,7 @@ class _Worker:
         self.pub = Publisher(
             host=host, port=port, credentials=job.credentials.__getitem__, encode=encode,
             keepalive=job.keepalive, connect_rate=job.connect_rate / job.processes,
-            bind_address=_bind_address(host, index),
+            bind_address=_bind_address(host, index), order_window_s=job.order_window_s,
         )  # fmt: skip
 
     def _set(self, slot: int, value: float) -> None:

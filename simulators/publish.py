@@ -27,13 +27,6 @@ from simulators.sensors import StatusChange
 
 Encoder = Callable[[Device, Reading], bytes]
 Credentials = Callable[[str], str]  # username (device or gateway id) -> password
-_order_window: list[float | None] = [None]  # the default of Publisher(order_window_s=...): see keep_order
-
-
-def keep_order(window_s: float | None) -> None:
-    """Make publishers created from now on (also in forked workers) keep readings in time order at the
-    broker to within ``window_s`` simulated seconds (``simulators.order``); None: no such wait."""
-    _order_window[0] = window_s
 
 
 def encode(device: Device, reading: Reading) -> bytes:
@@ -75,7 +68,7 @@ class Publisher:
             bind_address: local address to connect from (e.g. 127.0.0.2: each local address has its own
                 28,000 ephemeral ports towards the broker).
             order_window_s: hold a reading back until the broker has acknowledged every reading stamped
-                more than this many seconds before it (None: the ``keep_order`` default, else no wait).
+                more than this many seconds before it (``simulators.order``; None: no such wait).
         """
         self._host, self._port, self._keepalive, self._bind = host, port, keepalive, bind_address
         self._credentials, self._encode = credentials, encode
@@ -88,8 +81,7 @@ class Publisher:
         self._net.start()
         self.published = 0
         self._up: set[str] = set()  # clients connected now (the network thread adds, either thread drops)
-        window = order_window_s if order_window_s is not None else _order_window[0]
-        self.order = OrderGate(window) if window is not None else None
+        self.order = OrderGate(order_window_s) if order_window_s is not None else None
 
     def _client(self, client_id: str) -> mqtt.Client:
         client = self._clients.get(client_id)

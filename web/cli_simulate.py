@@ -356,7 +356,6 @@ def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, s
     from simulators.errors import SimulatorError
     from simulators.incidents import parse_spec
     from simulators.load import LoadJob, connections_by_broker, raise_fd_limit, run_load, summary
-    from simulators.publish import keep_order
     from simulators.schedule import validate
     from simulators.station import Mix, station_homes
     from web.settings import load_settings
@@ -386,7 +385,8 @@ def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, s
     n_proc, most_sockets = _plan_processes(the_homes, wanted=processes, targets=targets)
     job = LoadJob(homes=the_homes, start=sim_start, days=n_days, seed=seed, plan=plan, speed=speed,
                   host=targets[0].host, port=targets[0].port, credentials=creds, processes=n_proc,
-                  connect_rate=connect_rate, truth=truth, brokers=tuple((x.host, x.port) for x in targets))  # fmt: skip
+                  connect_rate=connect_rate, truth=truth, brokers=tuple((x.host, x.port) for x in targets),
+                  order_window_s=order_window_s)  # fmt: skip
     log.info("simulate: %d homes, %d broker accounts on %s, %d processes (at most %d sockets each, fd limit %d), "
              "from simulated %s at speed %g", homes, len(creds), ", ".join(x.name for x in targets), n_proc,
              most_sockets, fd_limit, sim_start.isoformat(), speed)  # fmt: skip
@@ -402,7 +402,6 @@ def _simulate(station: str, *, dir_: Path | None, homes: int, provision: bool, s
         last[:] = [snap]
         display(snap, running)
 
-    keep_order(order_window_s)  # the workers (forked) create their publishers with it
     with _stop_on_signals() as stop:
         results = run_load(job, seconds=seconds, stop=stop, on_tick=tick)
     if len(cpu) == 1:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 import resource
+from datetime import UTC, datetime
+from multiprocessing import Array
 
 from simulators.live import percentile
-from simulators.load import WorkerResult, raise_fd_limit, shares, summary
+from simulators.load import SLOTS, LoadJob, WorkerResult, _Worker, raise_fd_limit, shares, summary
 from simulators.netloop import NetLoop
 from simulators.station import Mix, publishing_accounts, station_homes
 
@@ -66,3 +69,19 @@ def test_summary_adds_up_workers_and_reports_lag_percentiles() -> None:
     assert record["publish_lag_ms_max"] == 2000.0
     assert record["mix"] == "gateway"
     assert record["messages_unacknowledged"] == 7
+
+
+def test_each_worker_publisher_keeps_the_jobs_order_window() -> None:
+    """The window travels in the job to the (forked) workers; no window, no gate."""
+    homes = station_homes("st-order", 2, seed=0)
+    job = LoadJob(homes=homes, start=datetime.now(UTC), days=1, seed=0, plan=None, speed=1.0,
+                  host="127.0.0.1", port=1, credentials={}, order_window_s=30.0)  # fmt: skip
+    gated = _Worker(job, 0, Array("d", SLOTS)).pub
+    plain = _Worker(dataclasses.replace(job, order_window_s=None), 0, Array("d", SLOTS)).pub
+    try:
+        assert gated.order is not None
+        assert gated.order.window_s == 30.0
+        assert plain.order is None
+    finally:
+        gated.close(0.1)
+        plain.close(0.1)
