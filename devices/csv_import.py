@@ -13,6 +13,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from devices import registry
+from devices.accounts import is_reserved
 from devices.errors import EldercareError, ValidationFailed
 from devices.types import DEVICE_ID_RE, DeviceKind, Room, TravelMode
 
@@ -76,6 +77,13 @@ class DeviceCsvRow(_Row):
     room: Room | None = None
     gateway_id: str | None = None
     z2m_friendly_name: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if is_reserved(value):  # registry.add_device refuses it too; here it is reported with the field
+            raise ValueError("reserved: names starting with 'svc-' are the platform's own broker accounts")
+        return value
 
 
 _MODELS: dict[str, type[_Row]] = {

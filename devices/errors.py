@@ -27,3 +27,9 @@ class ValidationFailed(EldercareError):
 
 class PermissionDenied(EldercareError):
     code = "forbidden"
+
+
+class Unavailable(EldercareError):
+    """A server the change depends on (the broker, ...) did not take it; nothing was changed. Retry later."""
+
+    code = "unavailable"

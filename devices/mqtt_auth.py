@@ -7,18 +7,24 @@ Hashes are PBKDF2-HMAC-SHA512 written as ``$7$<iterations>$<salt b64>$<hash b64>
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import signal
 import socket
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from devices.accounts import BRIDGE_ACCOUNT, INGEST_ACCOUNT, OPS_ACCOUNT, is_reserved
 
 ITERATIONS = 101
 SALT_BYTES = 12
+log = logging.getLogger(__name__)
 
 
 def hash_password(password: str, *, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
@@ -61,11 +67,17 @@ def read_password_file(path: Path) -> dict[str, str]:
 # Platform service accounts and what they may do. Devices and gateways get the patterns: each may write
 # only under its own id (%u is the username, which is the device id) and read only its own cmd topic.
 SERVICE_ACL = {
-    "svc-ingest": ["topic read eldercare/v1/#", "topic write eldercare/v1/devices/+/cmd"],
-    "svc-ops": ["topic readwrite eldercare/#", "topic read $SYS/#"],
+    INGEST_ACCOUNT: [
+        "topic read eldercare/v1/#",
+        "topic write eldercare/v1/devices/+/cmd",
+        # Ingest clears a retained event at the broker (an empty retained payload), so it is never redelivered.
+        "topic write eldercare/v1/devices/+/event",
+        "topic write eldercare/v1/gateways/+/z2m/#",
+    ],
+    OPS_ACCOUNT: ["topic readwrite eldercare/#", "topic read $SYS/#"],
     # Edge brokers' bridges to the core: forward what devices and gateways publish at an edge (the edge has
     # already checked their own %u rules) and bring commands back to them.
-    "svc-bridge": [
+    BRIDGE_ACCOUNT: [
         "topic write eldercare/v1/devices/+/event",
         "topic write eldercare/v1/devices/+/status",
         "topic write eldercare/v1/gateways/+/z2m/#",
@@ -90,16 +102,60 @@ def acl_text() -> str:
     return "\n".join(lines)
 
 
-def write_password_file(passwd: Path, base_passwd: Path, device_hashes: dict[str, str]) -> None:
-    """Atomically write service accounts + device accounts, keeping the file's owner (the broker's account)."""
-    text = base_passwd.read_text() + password_lines(sorted(device_hashes.items()))
-    tmp = passwd.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600)
-    if passwd.exists():
-        st = passwd.stat()
-        os.chown(tmp, st.st_uid, st.st_gid)
-    tmp.replace(passwd)
+def password_file_text(service: Mapping[str, str], devices: Mapping[str, str]) -> str:
+    """The password file: platform accounts first, then devices sorted by id, each username once.
+
+    A device whose name is reserved (``svc-*``) or already taken is skipped and logged, never written: the
+    registry refuses such ids, so one here means a row that bypassed it, and writing it would hand that row
+    a platform account (Mosquitto keeps the last line of a duplicated username).
+    """
+    lines = dict(service)
+    for user, hashed in sorted(devices.items()):
+        if is_reserved(user) or user in lines:
+            log.error("password file: device account %r skipped (a reserved or platform account name)", user)
+            continue
+        lines[user] = hashed
+    return password_lines(lines.items())
+
+
+def write_password_file(
+    passwd: Path,
+    base_passwd: Path,
+    device_hashes: Mapping[str, str],
+    *,
+    extra: Mapping[str, str] | None = None,
+) -> None:
+    """Write the service accounts of ``base_passwd`` (plus ``extra`` platform accounts such as the reload
+    canary) and the device accounts to ``passwd``, atomically, keeping the file's owner (the broker's)."""
+    service = read_password_file(base_passwd) | dict(extra or {})
+    write_atomic(passwd, password_file_text(service, device_hashes))
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``text`` all at once: a temp file in the same directory, fsync, rename, fsync the
+    directory. A reader (the broker reloading) sees the old file or the new one, never half of one; the new
+    file keeps the old one's owner so that an unprivileged broker can still read it."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            with contextlib.suppress(FileNotFoundError):
+                st = path.stat()
+                if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(f.fileno(), st.st_uid, st.st_gid)
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class BrokerNotRunning(Exception):
@@ -133,9 +189,11 @@ def connect_packet(username: str | None, password: str | None) -> bytes:
     return bytes([0x10]) + remaining_length(len(body)) + body
 
 
-def connack(port: int, username: str | None, password: str | None, host: str = "127.0.0.1") -> int:
+def connack(
+    port: int, username: str | None, password: str | None, host: str = "127.0.0.1", *, timeout: float = 3.0
+) -> int:
     """Send a bare MQTT 3.1.1 CONNECT and return the CONNACK code (0 = accepted, 5 = not authorised)."""
-    with socket.create_connection((host, port), timeout=3) as s:
+    with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(connect_packet(username, password))
         reply = s.recv(4)
     if len(reply) < 4 or reply[0] != 0x20:

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from devices.accounts import check_not_reserved
 from devices.errors import ConflictError, NotFoundError, ValidationFailed
 from devices.types import DEVICE_ID_RE, DeviceKind, Room
 
@@ -95,6 +96,13 @@ def add_device(
     gateway_id: str | None = None,
     z2m_friendly_name: str | None = None,
 ) -> None:
+    """Register a device or gateway; its id is also its broker username.
+
+    Raises:
+        ValidationFailed: a malformed or reserved (``svc-*``) id, a half-given bridge, an unknown gateway.
+        ConflictError: the id exists.
+    """
+    check_not_reserved(id, what="device id")
     if not DEVICE_ID_RE.match(id):
         raise ValidationFailed(
             f"device id {id!r} must be 3-64 characters of a-z, 0-9, '-' or '_' (it is the broker username)",

@@ -9,15 +9,29 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from devices.errors import ValidationFailed
 from devices.types import METRIC_TYPES, DeviceKind, Reading
 
-MAX_PAYLOAD_BYTES = 64 * 1024
+# What the store accepts, checked here so that nothing the boundary lets through can fail in PostgreSQL:
+# JSONB refuses NaN/Infinity, "\u0000" and lone surrogates; columns hold 64-bit integers; a device message
+# is a flat object of a few fields, so deep nesting, long strings or many keys are firmware bugs (or worse).
+MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_SEQ = 2**63 - 1
+MIN_INT = -(2**63)
+MAX_DEPTH = 8  # nesting of objects/arrays inside a payload (the envelope is depth 1)
+MAX_KEYS = 64  # fields in any one object
+MAX_STRING = 1024  # characters in any string (keys included)
+TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)  # a sane window for any timestamp, before the skew check
+TS_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+# orjson reads an integer beyond 64 bits as a float, silently changing it: find such tokens in the bytes.
+_LONG_INT = re.compile(rb"(?<![\w.])-?\d{19,}(?![\d.eE])")
 _RANGES: dict[str, tuple[float, float]] = {
     "battery": (0, 100),
     "humidity": (0, 100),
@@ -36,21 +50,55 @@ class DecodeError(ValidationFailed):
         self.reason = reason
 
 
-def _no_constants(name: str) -> Any:
-    raise DecodeError(f"json: {name} is not a number")
+def _check_scalar(value: object, path: str) -> None:
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise DecodeError(f"schema: {path} is a string of {len(value)} characters (at most {MAX_STRING})")
+        if "\x00" in value:
+            raise DecodeError(f"schema: {path} contains a NUL character")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not MIN_INT <= value <= MAX_SEQ:
+            raise DecodeError(f"schema: {path} is an integer outside 64 bits")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise DecodeError(f"schema: {path} is not a finite number")
+
+
+def _check_tree(value: object, path: str, depth: int) -> None:
+    """Refuse what PostgreSQL's JSONB or our columns would refuse, and shapes no device sends."""
+    if not isinstance(value, dict | list):
+        _check_scalar(value, path)
+        return
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"schema: {path} nested deeper than {MAX_DEPTH} levels")
+    if len(value) > MAX_KEYS:
+        raise DecodeError(f"schema: {path} has {len(value)} entries (at most {MAX_KEYS})")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(key, str):
+            _check_scalar(key, f"a key in {path}")
+        _check_tree(item, f"{path}.{str(key)[:30]}", depth + 1)
 
 
 def _load_object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"json: payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        obj = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+        payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError(f"json: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise DecodeError(f"json: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    try:
+        # orjson refuses invalid UTF-8, lone surrogates, NaN/Infinity and nesting past 1024 without
+        # recursing in Python (the standard library raises RecursionError on a deep array).
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"json: {str(exc)[:160]}") from None
     if not isinstance(obj, dict):
         raise DecodeError(f"json: expected an object, got {type(obj).__name__}")
+    _check_tree(obj, "payload", 1)
+    for m in _LONG_INT.finditer(payload):
+        token = m.group()
+        if len(token) > 21 or not MIN_INT <= int(token) <= MAX_SEQ:
+            raise DecodeError(f"schema: the integer {token[:24].decode()}... is outside 64 bits")
     return obj
 
 
@@ -60,11 +108,18 @@ def parse_ts(raw: object, field: str = "ts") -> datetime:
         raise DecodeError(f"schema: {field} must be an RFC 3339 string, got {type(raw).__name__}")
     try:
         ts = datetime.fromisoformat(raw)
-    except ValueError:
+        if ts.tzinfo is None:
+            raise DecodeError(f"schema: {field} {raw[:40]!r} has no UTC offset")
+        ts = ts.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise DecodeError(f"schema: {field} {raw[:40]!r} is not an RFC 3339 timestamp") from None
-    if ts.tzinfo is None:
-        raise DecodeError(f"schema: {field} {raw[:40]!r} has no UTC offset")
-    return ts.astimezone(UTC)
+    return _in_window(ts, field)
+
+
+def _in_window(ts: datetime, field: str) -> datetime:
+    if not TS_MIN <= ts < TS_MAX:
+        raise DecodeError(f"schema: {field} {ts.isoformat()} is outside {TS_MIN.year}..{TS_MAX.year}")
+    return ts
 
 
 def check_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,6 +163,9 @@ def _z2m_time(obj: dict[str, Any], received_at: datetime) -> datetime:
     if last_seen is None:
         return received_at
     if isinstance(last_seen, int | float) and not isinstance(last_seen, bool):  # epoch milliseconds
+        low, high = TS_MIN.timestamp() * 1000, TS_MAX.timestamp() * 1000
+        if not low <= last_seen < high:  # also keeps datetime.fromtimestamp from overflowing
+            raise DecodeError(f"schema: last_seen {last_seen:g} ms is outside {TS_MIN.year}..{TS_MAX.year}")
         return datetime.fromtimestamp(last_seen / 1000, UTC)
     return parse_ts(last_seen, "last_seen")
 

@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 
 from devices.errors import EldercareError
-from web import cli_bench, cli_devices, cli_dispatch, cli_eval, cli_monitor, cli_simulate, cli_web
+from web import (
+    cli_bench,
+    cli_devices,
+    cli_dispatch,
+    cli_eval,
+    cli_history,
+    cli_monitor,
+    cli_simulate,
+    cli_web,
+)
 from web.cli_devices import devices_app
 from web.settings import load_settings
 from web.stack import StackError, StackInfo
@@ -31,7 +40,8 @@ app.add_typer(devices_app, name="devices")
 app.command("ingest")(cli_devices.ingest)
 app.command("maintain")(cli_devices.maintain)
 bench_app.command("ingest")(cli_bench.bench_ingest)
-for _domain in (cli_monitor, cli_eval, cli_dispatch, cli_simulate, cli_web):
+bench_app.command("faults")(cli_bench.bench_faults)
+for _domain in (cli_monitor, cli_eval, cli_history, cli_dispatch, cli_simulate, cli_web):
     _domain.register(app, bench_app)
 
 DirOpt = Annotated[

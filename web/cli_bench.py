@@ -121,3 +121,63 @@ def bench_ingest(
     else:
         for k, v in result.items():
             print(f"{k:24} {v}")
+
+
+def _parse_faults(value: str) -> tuple[str, ...]:
+    from web.bench_faults import FAULTS
+
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FAULTS]
+    if not names or unknown:
+        raise typer.BadParameter(
+            f"unknown fault {', '.join(map(repr, unknown))}; choose from {','.join(FAULTS)}"
+            if unknown
+            else f"name at least one of {','.join(FAULTS)}",
+            param_hint="--faults",
+        )
+    if len(set(names)) != len(names):
+        raise typer.BadParameter("a fault is named twice", param_hint="--faults")
+    return tuple(names)
+
+
+def bench_faults(
+    dir_: Annotated[
+        Path | None,
+        typer.Option("--dir", help="use this stack (default: a temporary one, removed afterwards)"),
+    ] = None,
+    homes: Annotated[int, typer.Option(min=1, max=5000, help="homes, each with an SOS button")] = 50,
+    rate: Annotated[
+        float, typer.Option(min=1, max=5000, help="background readings per second (one paho client)")
+    ] = 200,
+    sos_every_s: Annotated[float, typer.Option(min=0.2, max=60, help="seconds between SOS presses")] = 2.0,
+    settle_s: Annotated[float, typer.Option(min=0, max=600, help="quiet period before each fault")] = 5.0,
+    down_s: Annotated[
+        float, typer.Option(min=0, max=60, help="how long a killed process or stopped server stays down")
+    ] = 1.5,
+    faults: Annotated[
+        str,
+        typer.Option(help="comma list of ingest,rules,planner,api,broker,postgres (default: all, in order)"),
+    ] = "ingest,rules,planner,api,broker,postgres",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Fault drills: kill -9 each process, restart the broker and PostgreSQL, under a steady load and SOS
+    presses; readings lost, SOS alerts missed and the worst SOS → alert delay during each fault."""
+    from web.bench_faults import DrillConfig, run_drill
+
+    cfg = DrillConfig(homes=homes, rate=rate, sos_every_s=sos_every_s, settle_s=settle_s, down_s=down_s,
+                      faults=_parse_faults(faults))  # fmt: skip
+    with bench_stack(dir_) as settings:
+        result = run_drill(settings, cfg, say=lambda m: err.print(f"  {m}"))
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    print(
+        f"{'fault':10} {'presses':>7} {'missed':>6} {'sos→alert max ms':>17} {'back s':>7} {'recovered s':>11}  crashed"
+    )
+    for name, f in result["faults"].items():
+        print(f"{name:10} {f['sos_pressed']:>7} {f['sos_missed']:>6} {f['sos_to_alert_ms_max']!s:>17} "
+              f"{f['back_s']!s:>7} {f['recovered_s']!s:>11}  {', '.join(f['crashed'])}")  # fmt: skip
+    print(f"readings: published {result['readings_published']}, acked {result['readings_acked']}, "
+          f"stored {result['readings_stored']}, lost {result['readings_lost']}")  # fmt: skip
+    print(f"SOS: pressed {result['sos_pressed']}, alerted {result['sos_alerted']}, missed {result['sos_missed']}, "
+          f"calm p50 {result['calm']['sos_to_alert_ms_p50']} ms")  # fmt: skip

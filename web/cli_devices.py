@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +15,6 @@ import typer
 from devices import provisioning, registry
 from devices.types import DeviceKind, Room
 from web.settings import load_settings
-
-log = logging.getLogger("eldercare.maintain")
 
 devices_app = typer.Typer(
     no_args_is_help=True, help="Devices: register, list, provision and revoke broker credentials."
@@ -193,6 +190,12 @@ def ingest(
 def maintain(
     dir_: DirOpt = None,
     keep_days: Annotated[float, typer.Option(min=0.01, help="keep readings this many days")] = 90,
+    dead_letter_days: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01, help="keep dead letters this many days [default: ELDERCARE_DEAD_LETTER_DAYS, 30]"
+        ),
+    ] = None,
     interval_s: Annotated[float, typer.Option(min=1)] = 300,
     baselines: Annotated[
         int, typer.Option(min=0, help="residents' baselines relearned per pass at most")
@@ -201,42 +204,19 @@ def maintain(
     log_level: Annotated[str, typer.Option()] = "info",
     metrics_port: MetricsPortOpt = None,
 ) -> None:
-    """Retention (drop_chunks), the hourly activity rollup and the residents' baselines (each relearned
-    daily from their last 28 days), on a timer."""
-    from prometheus_client import Counter, Gauge
-
-    from monitor import ops_http
-    from monitor.maintenance import run_once
+    """Retention (drop_chunks; dead letters), the hourly activity rollup and the residents' baselines (each
+    relearned daily from their last 28 days), on a timer."""
+    from monitor.maintenance import run as maintenance
 
     configure_logging(log_level)
-    runs = Counter("eldercare_maintenance_runs", "maintenance passes by outcome", ["outcome"])
-    last_ok = Gauge("eldercare_maintenance_last_success_timestamp", "unix time of the last good pass")
-    state = {"ok_at": time.time()}  # starting counts as fresh until the first pass
-    if metrics_port is not None and not once:
-        stale = 3 * interval_s  # ready while passes keep succeeding
-        server = ops_http.serve(metrics_port, lambda: (True, "ready") if time.time() - state["ok_at"] < stale
-                                else (False, f"no successful pass in {stale:.0f} s"))  # fmt: skip
-        log.info("metrics and health on http://127.0.0.1:%d/metrics", server.server_address[1])
-    while True:
-        try:
-            with _connect(dir_) as conn:
-                result = run_once(
-                    conn,
-                    keep=timedelta(days=keep_days),
-                    now=datetime.now(UTC),
-                    rollup_window=timedelta(hours=3),
-                    baselines=baselines,
-                )
-        except psycopg.Error as exc:
-            if once:
-                raise
-            runs.labels("failed").inc()
-            log.warning("maintenance pass failed: %s", str(exc).strip().splitlines()[0])
-        else:
-            runs.labels("ok").inc()
-            last_ok.set_to_current_time()
-            state["ok_at"] = time.time()
-        if once:
-            print(json.dumps(vars(result)))
-            return
-        time.sleep(interval_s)
+    s = load_settings(dir_)
+    cfg = maintenance.MaintainConfig(
+        keep=timedelta(days=keep_days),
+        dead_letter_keep=timedelta(days=dead_letter_days or s.dead_letter_days),
+        interval_s=interval_s,
+        baselines=baselines,
+    )
+    if once:
+        print(json.dumps(vars(maintenance.once(s.db(), cfg))))
+        return
+    maintenance.run(s.db(), cfg, metrics_port=metrics_port)

@@ -69,7 +69,6 @@ def rules(
         clock=clock,
         tick_s=tick_s,
         holdoff=timedelta(minutes=holdoff_min),
-        spool_dir=s.stack_dir / "spool",
         skew=SkewLimits(past=timedelta(hours=max_past_hours), future=timedelta(seconds=max_future_s)),
         notify=s.notify(),
         partition=part,
@@ -113,7 +112,8 @@ def escalation_set(
             and conn.execute("SELECT 1 FROM station WHERE id = %s", (station,)).fetchone() is None
         ):
             raise typer.BadParameter(f"no station {station!r}", param_hint="--station")
-        policy = save_policy(conn, station, data, actor="cli")
+        allowlist = load_settings(dir_).notify().webhook_allowlist  # URL recipients must be on it
+        policy = save_policy(conn, station, data, actor="cli", webhook_allowlist=allowlist)
     print(f"escalation ladder for {station}: {len(policy.steps)} steps saved")
 
 

@@ -8,39 +8,35 @@ session (clean start off, session expiry set) makes the broker redeliver the res
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from devices import topics
 from devices.settings import DbSettings, MqttSettings
+from monitor.consumer import DbLink, Pending, Session, ack, classify_batch, why
 from monitor.ingest import store
-from monitor.ingest.fastclient import FastClient
 from monitor.ingest.pipeline import (
+    RETAINED_EVENT,
     DeadRow,
     DeviceIndex,
+    Outcome,
     RawMessage,
     ReadingRow,
     SkewLimits,
     StatusRow,
-    classify,
 )
 from monitor.ingest.spool import Spool, SpoolFull
 
 log = logging.getLogger("eldercare.ingest")
+FAULT_AFTER = 10  # writer turns failing in a row (not messages: those are isolated) before the thread ends
+Spawn = Callable[[Callable[[], None], str], threading.Thread]
 
 
 @dataclass
@@ -69,120 +65,62 @@ class Counters:
     spooled: int = 0
     replayed: int = 0
     db_errors: int = 0
+    isolated_batches: int = 0  # batches that failed on their data and were stored message by message
+    unstorable: int = 0  # messages that could not even be dead-lettered (a bug: logged)
+    quarantined: int = 0  # spool files moved aside
+    retained_cleared: int = 0  # retained events cleared at the broker
+    loop_errors: int = 0  # writer turns that raised (logged and retried)
 
     def line(self) -> str:
         return " ".join(f"{k}={v}" for k, v in vars(self).items())
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    generation: int
-    mid: int
-    qos: int
-    msg: RawMessage
-
-
 class IngestWorker:
+    """One ingest worker: a broker session (``monitor.consumer``) feeding a writer thread (``writer_loop``)."""
+
     def __init__(self, mqtt_settings: MqttSettings, db: DbSettings, cfg: IngestConfig) -> None:
-        self.mqtt_settings = mqtt_settings
         self.db = db
         self.cfg = cfg
         self.counters = Counters()
-        self.queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[Pending] = queue.SimpleQueue()
         self.stop_event = threading.Event()
-        self.generation = 0
-        self.connected = threading.Event()
-        self.spool = Spool(cfg.spool_dir / f"ingest-{cfg.worker_id}", max_bytes=cfg.spool_max_bytes)
-        self.index = DeviceIndex()
-        self._index_loaded_at = 0.0
-        self._conn: psycopg.Connection | None = None
+        # Each worker owns its spool: two processes replaying (and deleting) the same files would race.
+        self.spool = Spool(
+            cfg.spool_dir / f"{cfg.client_prefix}-{cfg.worker_id}", max_bytes=cfg.spool_max_bytes
+        )
+        self.link = DbLink(db, index_refresh_s=cfg.index_refresh_s, prepare=True)
         self._drain_deadline = float("inf")
-        self.client = self._make_client()
-
-    # -- MQTT side (paho's network thread) ------------------------------------------------------------
-    def _make_client(self) -> FastClient:
-        client = FastClient(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{self.cfg.client_prefix}-{self.cfg.worker_id}",
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        client.username_pw_set(self.mqtt_settings.username, self.mqtt_settings.password.get_secret_value())
-        client.reconnect_delay_set(min_delay=1, max_delay=5)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message  # what paho's fast path hands back (QoS 2, topic aliases)
-        client.on_raw_message = self._on_raw
-        return client
-
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, rc: ReasonCode, _p: object
-    ) -> None:
-        if rc.is_failure:
-            log.error("broker refused the connection: %s", rc)
-            return
-        self.generation += 1
-        filters = topics.ingest_filters(self.cfg.shared_group)
-        # Retained statuses (every device's online/offline) only for a new subscription: with the session
-        # present the broker queued every change meanwhile, and resending ~10 per home on each reconnect
-        # buried the readings under millions of statuses at 20,000 homes.
-        new_only = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
-        client.subscribe([(f, new_only) for f in filters])
-        self.connected.set()
-        log.info("connected (session present: %s), subscribed to %s", flags.session_present, filters)
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
-        self.connected.clear()
-        if not self.stop_event.is_set():
-            log.warning("disconnected from broker (%s); reconnecting", rc)
-
-    def _on_message(self, _c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
-        raw = RawMessage(m.topic, bytes(m.payload), datetime.now(UTC), bool(m.retain))
-        self._enqueue(_Pending(self.generation, m.mid, m.qos, raw))
-
-    def _on_raw(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
-        self._enqueue(
-            _Pending(self.generation, mid, qos, RawMessage(topic, payload, datetime.now(UTC), retain))
+        self.session = Session(
+            mqtt_settings,
+            client_id=f"{cfg.client_prefix}-{cfg.worker_id}",
+            deliver=self.queue.put,
+            filters=topics.ingest_filters(cfg.shared_group),
+            receive_maximum=cfg.receive_maximum,
+            session_expiry_s=cfg.session_expiry_s,
+            # Ingest sees the retain flag a device set even on live delivery, so a retained event is
+            # dead-lettered (the device's fault made visible) and cleared at the broker at once.
+            retain_as_published=True,
         )
 
-    def _enqueue(self, pending: _Pending) -> None:
-        """Hand a received message to the writer thread (subclasses may give some priority)."""
-        self.queue.put(pending)
-
-    def _ack(self, batch: list[_Pending]) -> None:
-        # An ack for a message of an earlier connection would hit the wrong message id: the broker
-        # redelivers those anyway, and the unique key absorbs the repeat.
-        gen = self.generation
-        self.client.ack_many([p.mid for p in batch if p.qos == 1 and p.generation == gen])
+    @property
+    def connected(self) -> threading.Event:
+        return self.session.connected
 
     # -- writer thread ----------------------------------------------------------------------------------
+    @property
+    def index(self) -> DeviceIndex:
+        return self.link.index
+
     def _db(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self.db.conninfo(), connect_timeout=3)
-            store.prepare(self._conn)
-        return self._conn
+        return self.link.conn()
 
     def _drop_conn(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-        self._conn = None
+        self.link.drop()
 
-    def _refresh_index(self, *, force: bool = False) -> None:
-        if force or time.monotonic() - self._index_loaded_at > self.cfg.index_refresh_s:
-            self.index = store.load_index(self._db())
-            self._index_loaded_at = time.monotonic()
+    def _classify(self, msgs: list[RawMessage]) -> list[Outcome]:
+        return classify_batch(self.link, msgs, skew=self.cfg.skew)
 
-    def _store(self, msgs: list[RawMessage]) -> None:
-        """Classify and store one batch in the database; raises psycopg.Error when it is unreachable."""
-        self._refresh_index()
-        now = datetime.now(UTC)
-        outcomes = [classify(m, self.index, now=now, skew=self.cfg.skew) for m in msgs]
-        if any(isinstance(o, DeadRow) and o.reason.startswith("unknown device") for o in outcomes) and (
-            time.monotonic() - self._index_loaded_at > 1.0
-        ):
-            self._refresh_index(force=True)  # a device provisioned a moment ago
-            outcomes = [classify(m, self.index, now=now, skew=self.cfg.skew) for m in msgs]
+    def _write(self, outcomes: list[Outcome]) -> None:
         readings = [o for o in outcomes if isinstance(o, ReadingRow)]
         dead = [o for o in outcomes if isinstance(o, DeadRow)]
         statuses = [o for o in outcomes if isinstance(o, StatusRow)]
@@ -191,38 +129,87 @@ class IngestWorker:
         self.counters.duplicates += res.duplicates + res.dead_duplicates
         self.counters.dead_lettered += res.dead_lettered
         self.counters.statuses += len(statuses)
+        for d in dead:
+            if d.reason == RETAINED_EVENT and d.payload:  # an empty one is the clear itself, coming back
+                self.counters.retained_cleared += 1
+                self.session.publish_clear(d.topic)
+
+    def _store(self, msgs: list[RawMessage]) -> None:
+        """Classify and store one batch; raises a psycopg error only for an outage (``is_outage``).
+
+        The error boundary: if the batch fails for any other reason (data the database refuses, a bug),
+        each message is written on its own and the one at fault is dead-lettered with the reason.
+        """
+        outcomes = self._classify(msgs)
+        try:
+            self._write(outcomes)
+        except Exception as exc:
+            if self.link.is_outage(exc):
+                raise
+            self.counters.isolated_batches += 1
+            log.warning("a batch of %d failed (%s): storing message by message", len(msgs), why(exc))
+            for msg, outcome in zip(msgs, outcomes, strict=True):
+                self._store_one(msg, outcome)
+
+    def _store_one(self, msg: RawMessage, outcome: Outcome) -> None:
+        try:
+            self._write([outcome])
+            return
+        except Exception as exc:
+            if self.link.is_outage(exc):
+                raise
+            dead = DeadRow.of(msg, f"store: {why(exc)}", getattr(outcome, "device_id", None))
+        try:
+            self._write([dead])
+        except Exception as exc:
+            if self.link.is_outage(exc):
+                raise
+            # Only a bug gets here (a dead letter is bounded and sanitised): say so loudly, keep going.
+            self.counters.unstorable += 1
+            log.error("message on %r (%d bytes) could not even be dead-lettered: %s", msg.topic[:120],
+                      msg.real_size, why(exc))  # fmt: skip
 
     def _replay_spool(self) -> None:
         for path, msgs in self.spool.batches():
-            self._store(msgs)
+            try:
+                self._store(msgs)
+            except Exception as exc:
+                if self.link.is_outage(exc):
+                    raise
+                self.spool.quarantine(path, f"replay failed: {why(exc)}")
+                self.counters.quarantined += 1
+                log.error("spool file %s quarantined: %s", path.name, why(exc))
+                continue
             self.spool.done(path)
             self.counters.replayed += len(msgs)
             log.info("replayed %d spooled messages from %s", len(msgs), path.name)
 
-    def _handle(self, batch: list[_Pending]) -> bool:
+    def _handle(self, batch: list[Pending]) -> bool:
         """Make a batch durable (database, else spool) and ack it. False: neither worked, keep it."""
         msgs = [p.msg for p in batch]
         try:
             if len(self.spool):
                 self._replay_spool()
             self._store(msgs)
-        except psycopg.Error as exc:
-            self.counters.db_errors += 1
-            self._drop_conn()
+        except Exception as exc:
+            if self.link.is_outage(exc):
+                self.counters.db_errors += 1
+                self._drop_conn()
+            else:  # _store isolates data errors: this is a bug, and the spool's replay will quarantine it
+                self.counters.isolated_batches += 1
+                log.exception("storing a batch failed unexpectedly: spooling it")
             try:
                 self.spool.append(msgs)
             except SpoolFull as full:
                 log.error("%s", full)
                 return False
             self.counters.spooled += len(msgs)
-            log.warning(
-                "database unreachable (%s): spooled %d messages", str(exc).strip().splitlines()[0], len(msgs)
-            )
-        self._ack(batch)
+            log.warning("database unreachable (%s): spooled %d messages", why(exc), len(msgs))
+        ack(batch)
         return True
 
-    def _collect(self, timeout: float) -> list[_Pending]:
-        batch: list[_Pending] = []
+    def _collect(self, timeout: float) -> list[Pending]:
+        batch: list[Pending] = []
         deadline = time.monotonic() + self.cfg.batch_age_s
         try:
             batch.append(self.queue.get(timeout=timeout))
@@ -238,54 +225,55 @@ class IngestWorker:
                 break
         return batch
 
-    def _periodic(self) -> None:
-        """Called on every turn of the writer loop (at least every 0.2 s); subclasses hook timed work here."""
-
-    def _on_stop(self) -> None:
-        """Called once by the writer loop when it stops (after the last batch)."""
-
     def writer_loop(self) -> None:
-        held: list[_Pending] = []
+        """Store what arrives until stopped. A turn that raises is logged and retried; only a fault that
+        repeats ``FAULT_AFTER`` turns in a row ends the thread (and so the process, which says why)."""
+        held: list[Pending] = []
         last_stats = time.monotonic()
+        failures = 0
         while True:
-            batch = held or self._collect(timeout=0.2)
-            if not held:
-                self.counters.received += len(batch)
-            if batch:
-                if self._handle(batch):
-                    held = []
-                else:
-                    held = batch
-                    time.sleep(1.0)  # database down and spool full: hold, retry, ack nothing
-            elif len(self.spool):
-                try:
-                    self._replay_spool()
-                except psycopg.Error:
-                    self._drop_conn()
-                    time.sleep(0.5)
-            self._periodic()
+            try:
+                held = self._turn(held)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                self.counters.loop_errors += 1
+                log.exception("writer turn failed (%d in a row)", failures)
+                if failures >= FAULT_AFTER:
+                    raise RuntimeError(f"writer failed {failures} turns in a row: {why(exc)}") from exc
+                self._drop_conn()
+                time.sleep(0.5)
             if time.monotonic() - last_stats > self.cfg.stats_interval_s:
                 log.info("%s %s: %s", self.cfg.client_prefix, self.cfg.worker_id, self.counters.line())
                 last_stats = time.monotonic()
             if self.stop_event.is_set() and (
                 (not held and self.queue.empty()) or time.monotonic() > self._drain_deadline
             ):
-                self._on_stop()
                 return
 
+    def _turn(self, held: list[Pending]) -> list[Pending]:
+        """One turn of the writer loop; returns the batch still held (database down and spool full)."""
+        batch = held or self._collect(timeout=0.2)
+        if not held:
+            self.counters.received += len(batch)
+        if batch:
+            if not self._handle(batch):
+                time.sleep(1.0)  # database down and spool full: hold, retry, ack nothing
+                return batch
+        elif len(self.spool):
+            try:
+                self._replay_spool()
+            except psycopg.Error:
+                self._drop_conn()
+                time.sleep(0.5)
+        return []
+
     # -- lifecycle ---------------------------------------------------------------------------------------
-    def start(self) -> threading.Thread:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.cfg.session_expiry_s
-        props.ReceiveMaximum = self.cfg.receive_maximum
-        self.client.connect_async(
-            self.mqtt_settings.host,
-            self.mqtt_settings.port,
-            clean_start=False,
-            properties=props,
-            keepalive=30,
-        )
-        self.client.loop_start()
+    def start(self, spawn: Spawn | None = None) -> threading.Thread:
+        """Connect and start the writer thread (``spawn``: a watched thread of ``monitor.process``)."""
+        self.session.start()
+        if spawn is not None:
+            return spawn(self.writer_loop, "ingest-writer")
         writer = threading.Thread(target=self.writer_loop, name="ingest-writer", daemon=True)
         writer.start()
         return writer
@@ -297,7 +285,6 @@ class IngestWorker:
         self._drain_deadline = time.monotonic() + timeout / 2
         self.stop_event.set()
         writer.join(timeout)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.session.stop()
         self._drop_conn()
         log.info("%s %s stopped: %s", self.cfg.client_prefix, self.cfg.worker_id, self.counters.line())

@@ -6,10 +6,12 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 
 from devices.settings import DbSettings
+from monitor.consumer import is_outage, why
 from monitor.runner import homes as home_store
 
 log = logging.getLogger("eldercare.rules")
@@ -50,7 +52,11 @@ class StateSaver:
         while self._queue.unfinished_tasks > 1 and time.monotonic() < deadline:  # the None is never done
             time.sleep(0.05)
 
-    def start(self) -> threading.Thread:
+    def start(
+        self, spawn: Callable[[Callable[[], None], str], threading.Thread] | None = None
+    ) -> threading.Thread:
+        if spawn is not None:
+            return spawn(self._loop, "rules-state")
         thread = threading.Thread(target=self._loop, name="rules-state", daemon=True)
         thread.start()
         return thread
@@ -66,8 +72,13 @@ class StateSaver:
                     with conn.transaction():
                         home_store.save_states(conn, states)
                     break
-                except psycopg.Error as exc:
-                    log.warning("saving rule state failed (retrying): %s", str(exc).strip().splitlines()[0])
+                except Exception as exc:
+                    if not is_outage(exc, conn):  # refused for its data (or a bug): retrying cannot help
+                        log.exception(
+                            "a rule-state snapshot of %d homes was refused and dropped", len(states)
+                        )
+                        break
+                    log.warning("saving rule state failed (retrying): %s", why(exc))
                     conn = None
                     time.sleep(1.0)
             self._queue.task_done()

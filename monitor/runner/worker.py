@@ -14,17 +14,20 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from devices import topics
 from devices.settings import DbSettings, MqttSettings
 from monitor.alerts import escalation, outbox
 from monitor.alerts.store import DEFAULT_HOLDOFF, apply_candidate
-from monitor.ingest.pipeline import DeadRow, ReadingRow, classify
-from monitor.ingest.worker import IngestConfig, IngestWorker, _Pending
+from monitor.consumer import DbLink, Pending, Session, ack, classify_batch, why
+from monitor.ingest import store
+from monitor.ingest.pipeline import DeadRow, DeviceIndex, ReadingRow, SkewLimits
 from monitor.rules.candidate import AlertCandidate
 from monitor.rules.engine import on_tick
 from monitor.runner import homes as home_store
@@ -32,18 +35,31 @@ from monitor.runner.clock import DATA, DATA_TICK_S, RulesClock
 from monitor.runner.partition import Partition
 from monitor.runner.saver import StateSaver
 from monitor.runner.triage import evaluate
-from monitor.runner.urgent import URGENT_KINDS, Dedup, UrgentLane, UrgentPending, urgent_topics
+from monitor.runner.urgent import URGENT_KINDS, Dedup, urgent_topics
 
 log = logging.getLogger("eldercare.rules")
 # Work spread over turns of the writer loop, so that an SOS never waits behind all of it at once.
 TICK_SLICE = 250  # homes evaluated per turn during a tick round
 
 
+DB_DOWN_LOG_S = 5.0
+DB_DOWN_PAUSE_S = 0.2
+FAULT_AFTER = 10  # writer turns failing in a row (not messages: those are isolated) before the thread ends
+Spawn = Callable[[Callable[[], None], str], threading.Thread]
+
+
 @dataclass
-class RulesConfig(IngestConfig):
-    client_prefix: str = "rules"
+class RulesConfig:
+    worker_id: str = "1"
+    client_prefix: str = "rules"  # the MQTT client ids are "<prefix>-<worker_id>" and "...-urgent"
+    shared_group: str | None = None
     batch_size: int = 250  # small batches: an urgent message waits at most for the batch in hand
     batch_age_s: float = 0.02  # an SOS should not wait for a batch to fill
+    receive_maximum: int = 20000
+    session_expiry_s: int = 24 * 3600
+    skew: SkewLimits = field(default_factory=SkewLimits)
+    index_refresh_s: float = 10.0
+    stats_interval_s: float = 10.0
     clock: str = "wall"  # wall: now is the wall clock; data: now is the latest reading time (replays, eval)
     tick_s: float = 15.0
     data_tick_s: float = DATA_TICK_S  # clock=data: also a tick per this much data time (runner.clock)
@@ -58,6 +74,7 @@ class RulesConfig(IngestConfig):
 
 @dataclass
 class RuleCounters:
+    received: int = 0
     readings: int = 0
     skipped: int = 0  # other partitions' messages, acknowledged unread
     urgent_copies: int = 0  # life-safety messages already taken from the other session
@@ -70,35 +87,79 @@ class RuleCounters:
     notify_failed: int = 0
     late_readings: int = 0  # clock=data: readings more than a data tick behind the clock (runner.clock)
     late_max_s: int = 0
+    db_errors: int = 0
+    rule_errors: int = 0  # readings whose evaluation raised: dead-lettered with the reason, never fatal
+    alert_write_errors: int = 0  # alert changes the database refused for their data (logged)
+    loop_errors: int = 0  # writer turns that raised (logged and retried)
+    thread_errors: int = 0  # turns of the refresh and notify threads that raised (logged and retried)
 
 
-class RulesWorker(IngestWorker):
+class RulesWorker:
+    """The rules process's worker: a main session, an urgent lane (both ``monitor.consumer.Session``), a
+    writer thread that evaluates and commits, and threads that refresh homes and send notifications."""
+
     def __init__(self, mqtt_settings: MqttSettings, db: DbSettings, cfg: RulesConfig) -> None:
-        super().__init__(mqtt_settings, db, cfg)
-        self.rcfg = cfg
+        self.db = db
+        self.cfg = self.rcfg = cfg
         self.rules = RuleCounters()
+        self.queue: queue.SimpleQueue[Pending] = queue.SimpleQueue()
+        self.stop_event = threading.Event()
+        self._drain_deadline = float("inf")
+        self.link = DbLink(db, index_refresh_s=cfg.index_refresh_s)
         self.homes: dict[str, home_store.HomeRules] = {}
         self._fresh: dict[str, home_store.HomeRules] | None = None
         self.clock = RulesClock(cfg.clock, cfg.skew.future, cfg.tick_s, cfg.data_tick_s)
         # Life-safety messages jump the queue for latency; the data clock needs the stream in order.
         self.jump = cfg.clock != DATA
         self.use_lane = cfg.urgent_lane and self.jump
-        self.channels = outbox.senders(cfg.notify)
+        self.outbox = outbox.Dispatcher(db.conninfo(), cfg.notify)  # a worker per destination
         self._candidates: list[tuple[home_store.HomeRules, AlertCandidate]] = []
-        self._unacked: list[_Pending] = []
+        self._dead: list[DeadRow] = []  # readings whose evaluation raised, written with the next commit
+        self._unacked: list[Pending] = []
         self.saver = StateSaver(db, every_s=cfg.state_flush_s)
         self._ticking: list[str] = []
-        self._urgent: collections.deque[_Pending] = collections.deque()
-        self._skipped: collections.deque[_Pending] = collections.deque()
-        self._ack_only: collections.deque[_Pending] = collections.deque()
+        self._urgent: collections.deque[Pending] = collections.deque()
+        self._skipped: collections.deque[Pending] = collections.deque()
+        self._ack_only: collections.deque[Pending] = collections.deque()
         self._dedup = Dedup()
-        self.lane = UrgentLane(
+        self.session = Session(
+            mqtt_settings,
+            client_id=f"{cfg.client_prefix}-{cfg.worker_id}",
+            deliver=self._enqueue,
+            filters=topics.ingest_filters(cfg.shared_group),
+            receive_maximum=cfg.receive_maximum,
+            session_expiry_s=cfg.session_expiry_s,
+        )
+        # Without "retain as published" a live press arrives with the retain flag off, whatever the device
+        # set, and is evaluated: a press is a press. Only a stored copy, sent again on a new subscription,
+        # carries the flag, and classify refuses it: a retained SOS never raises a second alert.
+        # The lane never asks for retained messages: a retained SOS would raise a new alert on each
+        # reconnect (the main session's are dead-lettered by classify and cleared by ingest).
+        self.lane = Session(
             mqtt_settings,
             client_id=f"{cfg.client_prefix}-{cfg.worker_id}-urgent",
-            session_expiry_s=cfg.session_expiry_s,
             deliver=self._take_urgent,
+            receive_maximum=cfg.receive_maximum,
+            session_expiry_s=cfg.session_expiry_s,
+            retain_handling=SubscribeOptions.RETAIN_DO_NOT_SEND,
+            urgent=True,
         )
         self._watched: object = None  # the device index the lane's subscriptions were made from
+        self._db_down_logged = -DB_DOWN_LOG_S
+
+    @property
+    def connected(self) -> threading.Event:
+        return self.session.connected
+
+    @property
+    def index(self) -> DeviceIndex:
+        return self.link.index
+
+    def _db(self) -> psycopg.Connection:
+        return self.link.conn()
+
+    def _drop_conn(self) -> None:
+        self.link.drop()
 
     # -- homes ----------------------------------------------------------------------------------------
     def load_homes(self) -> None:
@@ -117,8 +178,10 @@ class RulesWorker(IngestWorker):
             try:
                 with psycopg.connect(self.db.conninfo(), connect_timeout=3) as conn:
                     fresh, warnings = home_store.load(conn, self.homes, partition=self.rcfg.partition)
-            except psycopg.Error as exc:
-                log.warning("home refresh failed: %s", str(exc).strip().splitlines()[0])
+            except Exception as exc:  # an outage or one bad row: keep the homes we have, try again later
+                if not isinstance(exc, psycopg.Error):
+                    self.rules.thread_errors += 1
+                log.warning("home refresh failed: %s", why(exc))
                 continue
             for w in warnings:
                 log.warning("rule settings refused, defaults used: %s", w)
@@ -134,21 +197,24 @@ class RulesWorker(IngestWorker):
                 home.state, home.dirty = old.state, old.dirty or home.dirty
         self.homes = fresh
 
-    def start(self) -> threading.Thread:
+    def start(self, spawn: Spawn | None = None) -> threading.Thread:
+        """Connect both sessions and start the threads (``spawn``: watched threads of ``monitor.process``)."""
+        run = spawn or _plain_thread
         if self.use_lane:
             with contextlib.suppress(psycopg.Error):
                 self._refresh_index(force=True)  # so that the lane subscribes as it connects
             self.lane.start()
-        threading.Thread(target=self._refresh_loop, name="rules-homes", daemon=True).start()
-        self.saver.start()
-        threading.Thread(target=self._notify_loop, name="rules-notify", daemon=True).start()
-        return super().start()
+        run(self._refresh_loop, "rules-homes")
+        self.saver.start(spawn)
+        run(self._notify_loop, "rules-notify")
+        self.session.start()
+        return run(self.writer_loop, "rules-writer")
 
     def _now(self) -> datetime:
         return self.clock.now(wall=datetime.now(UTC))
 
     # -- batches --------------------------------------------------------------------------------------
-    def _enqueue(self, pending: _Pending) -> None:
+    def _enqueue(self, pending: Pending) -> None:
         """Route a message from the topic and the device index alone, before its payload is decoded.
 
         Another partition's home: acknowledged unread (with the next batch). Life-safety devices (SOS,
@@ -174,7 +240,7 @@ class RulesWorker(IngestWorker):
                     return
         self.queue.put(pending)
 
-    def _take_urgent(self, pending: _Pending) -> None:
+    def _take_urgent(self, pending: Pending) -> None:
         """An urgent message from either session: the first copy jumps the queue, the second is only acked."""
         if self._dedup.first(pending.msg):
             self._urgent.append(pending)
@@ -183,18 +249,17 @@ class RulesWorker(IngestWorker):
             self._ack_only.append(pending)
 
     def _refresh_index(self, *, force: bool = False) -> None:
-        super()._refresh_index(force=force)
+        self.link.refresh_index(force=force)
+        self._watch_lane()
+
+    def _watch_lane(self) -> None:
         if self.use_lane and self._watched is not self.index:
             self.lane.watch(urgent_topics(self.index, self.rcfg.partition.owns))
             self._watched = self.index
 
-    def _ack(self, batch: list[_Pending]) -> None:
-        super()._ack([p for p in batch if not isinstance(p, UrgentPending)])
-        self.lane.ack([p for p in batch if isinstance(p, UrgentPending)])
-
-    def _collect(self, timeout: float) -> list[_Pending]:
+    def _collect(self, timeout: float) -> list[Pending]:
         """A batch as the ingest worker collects one, except that urgent messages end it at once, first."""
-        batch: list[_Pending] = []
+        batch: list[Pending] = []
         started = time.monotonic()
         while True:
             if self._urgent:
@@ -212,8 +277,10 @@ class RulesWorker(IngestWorker):
             ):
                 return batch
 
-    def _apply(self, conn: psycopg.Connection) -> None:
-        for home, cand in self._candidates:
+    def _apply(
+        self, conn: psycopg.Connection, cands: list[tuple[home_store.HomeRules, AlertCandidate]]
+    ) -> None:
+        for home, cand in cands:
             change = apply_candidate(conn, cand, station_id=home.station_id, holdoff=self.rcfg.holdoff)
             if change is None:
                 continue
@@ -225,6 +292,27 @@ class RulesWorker(IngestWorker):
             else:
                 self.rules.updated += 1
 
+    def _write_alerts(self, conn: psycopg.Connection) -> None:
+        """All pending alert changes in one transaction; if the database refuses them for their data (not an
+        outage), each on its own, so that one bad change cannot hold back every other home's alarms."""
+        try:
+            with conn.transaction():
+                self._apply(conn, self._candidates)
+        except Exception as exc:
+            if self.link.is_outage(exc):
+                raise
+            log.warning("alert changes refused (%s): applying them one by one", why(exc))
+            for one in self._candidates:
+                try:
+                    with conn.transaction():
+                        self._apply(conn, [one])
+                except Exception as exc1:
+                    if self.link.is_outage(exc1):
+                        raise
+                    self.rules.alert_write_errors += 1
+                    log.error("alert change for home %s (%s) refused: %s", one[1].home_id,
+                              one[1].kind.value, why(exc1))  # fmt: skip
+
     def _commit(self, *, force_state: bool = False) -> None:
         """Commit pending alert changes, then acknowledge; hand the rule state to the flusher now and then.
 
@@ -234,35 +322,35 @@ class RulesWorker(IngestWorker):
         can lose that last second of state (a slightly older "last movement"), never an alert.
         """
         if self._candidates:
-            conn = self._db()
-            with conn.transaction():
-                self._apply(conn)
+            self._write_alerts(self._db())
             self._candidates.clear()
+        if self._dead:
+            store.write_batch(self._db(), readings=[], dead=self._dead, statuses=[])
+            self._dead.clear()
         skipped = [self._skipped.popleft() for _ in range(len(self._skipped))]
         self.rules.skipped += len(skipped)
         copies = [self._ack_only.popleft() for _ in range(len(self._ack_only))]
-        self._ack(self._unacked + skipped + copies)
+        ack(self._unacked + skipped + copies)
         self._unacked = []
         self.saver.step(self.homes, start=force_state)
 
-    def _handle(self, batch: list[_Pending]) -> bool:
+    def _handle(self, batch: list[Pending]) -> bool:
         self._swap_homes()
         try:
-            self._refresh_index()
+            outcomes = classify_batch(self.link, [p.msg for p in batch], skew=self.cfg.skew)
+            self._watch_lane()
         except psycopg.Error as exc:
             return self._db_down(exc)  # nothing evaluated yet: the batch is held and retried
-        wall = datetime.now(UTC)
-        outcomes = [classify(p.msg, self.index, now=wall, skew=self.cfg.skew) for p in batch]
-        if any(isinstance(o, DeadRow) and o.reason.startswith("unknown device") for o in outcomes):
-            try:
-                if time.monotonic() - self._index_loaded_at > 1.0:  # a device provisioned a moment ago
-                    self._refresh_index(force=True)
-                    outcomes = [classify(p.msg, self.index, now=wall, skew=self.cfg.skew) for p in batch]
-            except psycopg.Error as exc:
-                return self._db_down(exc)
-        for outcome in outcomes:
+        for pending, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ReadingRow):
-                self._evaluate(outcome)
+                try:
+                    self._evaluate(outcome)
+                except Exception as exc:  # the error boundary: one reading, not the process
+                    self.rules.rule_errors += 1
+                    log.exception("rules failed on a reading of %s", outcome.reading.device_id)
+                    self._dead.append(
+                        DeadRow.of(pending.msg, f"rules: {why(exc)}", outcome.reading.device_id)
+                    )
         self._unacked.extend(batch)
         try:
             self._commit()
@@ -271,9 +359,15 @@ class RulesWorker(IngestWorker):
         return True
 
     def _db_down(self, exc: psycopg.Error) -> bool:
-        self.counters.db_errors += 1
-        log.warning("database error (will retry): %s", str(exc).strip().splitlines()[0])
+        """Count, log at most every ``DB_DOWN_LOG_S`` (an outage is one story, not 40 lines a second) and
+        pause briefly so that the writer does not hammer a database that is restarting."""
+        self.rules.db_errors += 1
+        now = time.monotonic()
+        if now - self._db_down_logged >= DB_DOWN_LOG_S:
+            log.warning("database error (will retry; %d so far): %s", self.rules.db_errors, why(exc))
+            self._db_down_logged = now
         self._drop_conn()
+        time.sleep(DB_DOWN_PAUSE_S)
         return False
 
     def _evaluate(self, row: ReadingRow) -> None:
@@ -330,20 +424,77 @@ class RulesWorker(IngestWorker):
             try:
                 with psycopg.connect(self.db.conninfo(), connect_timeout=3, autocommit=True) as conn:
                     while not self.stop_event.is_set():
-                        sent, failed = outbox.deliver_pending(conn, self.channels, now=datetime.now(UTC))
+                        sent, failed = self.outbox.pump(conn, now=datetime.now(UTC))
                         self.rules.notified += sent
                         self.rules.notify_failed += failed
                         if self.stop_event.wait(self.rcfg.notify_interval_s):
                             return
-            except psycopg.Error as exc:
-                log.warning("outbox: database error: %s", str(exc).strip().splitlines()[0])
+            except Exception as exc:  # an outage, or a sender's bug: the outbox keeps the notification
+                if not isinstance(exc, psycopg.Error):
+                    self.rules.thread_errors += 1
+                log.warning("outbox: %s", why(exc))
+
+    # -- the writer thread ------------------------------------------------------------------------------
+    def writer_loop(self) -> None:
+        """Evaluate what arrives until stopped. A turn that raises is logged and retried; only a fault that
+        repeats ``FAULT_AFTER`` turns in a row ends the thread (and so the process, which says why)."""
+        held: list[Pending] = []
+        last_stats = time.monotonic()
+        failures = 0
+        while True:
+            try:
+                held = self._turn(held)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                self.rules.loop_errors += 1
+                log.exception("rules writer turn failed (%d in a row)", failures)
+                if failures >= FAULT_AFTER:
+                    raise RuntimeError(f"rules writer failed {failures} turns in a row: {why(exc)}") from exc
+                self._drop_conn()
+                time.sleep(0.5)
+            if time.monotonic() - last_stats > self.cfg.stats_interval_s:
+                log.info(
+                    "rules %s: %s",
+                    self.cfg.worker_id,
+                    " ".join(f"{k}={v}" for k, v in vars(self.rules).items()),
+                )
+                last_stats = time.monotonic()
+            if self.stop_event.is_set() and (
+                (not held and self.queue.empty() and not self._urgent)
+                or time.monotonic() > self._drain_deadline
+            ):
+                self._on_stop()
+                return
+
+    def _turn(self, held: list[Pending]) -> list[Pending]:
+        batch = held or self._collect(timeout=0.2)
+        if not held:
+            self.rules.received += len(batch)
+        if batch and not self._handle(batch):
+            time.sleep(1.0)  # database down before evaluating: hold the batch, retry, ack nothing
+            return batch
+        self._periodic()
+        return []
 
     def _on_stop(self) -> None:
+        self.outbox.close(timeout=2.0)
         with contextlib.suppress(psycopg.Error):
             self._commit()
         self.saver.close(self.homes)
 
     def stop(self, writer: threading.Thread, *, timeout: float = 30.0) -> None:
-        super().stop(writer, timeout=timeout)
+        """Stop taking messages, commit what was evaluated, save the state, then disconnect."""
+        self._drain_deadline = time.monotonic() + timeout / 2
+        self.stop_event.set()
+        writer.join(timeout)
+        self.session.stop()
         if self.use_lane:
             self.lane.stop()
+        self._drop_conn()
+
+
+def _plain_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -188,3 +189,25 @@ def test_family_gets_only_their_relatives_alerts(
             last = _publish(conn, setup["a"], "mine2")
             got = ws.receive_json()
             assert (got["id"], got["subject_id"]) == (last, "mine2")  # live fan-out is scoped the same way
+
+
+def test_one_event_that_cannot_be_dispatched_costs_that_event_not_the_feed() -> None:
+    """The live feed's per-message boundary: a subscriber whose scope check raises on one event is skipped for it;
+    every other subscriber and every later event still arrive."""
+    from web.api.live import Event, Hub
+
+    def fragile(row: Event) -> bool:
+        if row["id"] == 1:
+            raise KeyError("station_id")
+        return True
+
+    hub = Hub("postgresql://unused")
+    bad = hub.subscribe(fragile)
+    good = hub.subscribe(lambda _row: True)
+    for event_id in (1, 2):
+        hub.dispatch(
+            {"id": event_id, "topic": "alert", "subject_id": "x", "at": datetime.now(UTC), "payload": {}}
+        )
+    assert good.queue.qsize() == 2
+    assert bad.queue.qsize() == 1
+    assert hub.failed_events == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,9 +66,65 @@ def test_rollup_then_retention(db: psycopg.Connection) -> None:
     assert count(db, "SELECT count(*) FROM reading WHERE home_id = %s", home) == 8  # recent chunk kept
 
 
-def test_maintain_process_reports_health_and_passes(settings: Settings, tmp_path: Path) -> None:
+def _dead_letter(db: psycopg.Connection, tag: str, received_at: datetime) -> None:
+    db.execute(
+        "INSERT INTO dead_letter (received_at, topic, payload, reason, device_id) VALUES (%s, %s, %s, %s, %s)",
+        (received_at, f"eldercare/v1/devices/{tag}/event", b"{", "invalid JSON", tag),
+    )
+
+
+def _dead_letters(db: psycopg.Connection, tag: str) -> list[datetime]:
+    rows = db.execute(
+        "SELECT received_at FROM dead_letter WHERE device_id = %s ORDER BY received_at", (tag,)
+    ).fetchall()
+    db.commit()
+    return [r[0] for r in rows]
+
+
+def test_dead_letters_past_their_age_are_deleted_in_bounded_batches(db: psycopg.Connection) -> None:
+    tag = f"dl-{uuid.uuid4().hex[:8]}"
+    cut = datetime(2019, 7, 1, tzinfo=UTC)  # before any other test's dead letters
+    old = [cut - timedelta(days=40, minutes=i) for i in range(5)]
+    recent = [cut + timedelta(minutes=1), cut + timedelta(days=3)]
+    for at in old + recent:
+        _dead_letter(db, tag, at)
+    db.commit()
+    assert maintenance.purge_dead_letters(db, before=cut, batch=2, max_batches=2) == 4  # bounded: 2 x 2
+    assert _dead_letters(db, tag) == [max(old), *recent]  # the oldest went first
+    assert maintenance.purge_dead_letters(db, before=cut, batch=2, max_batches=2) == 1  # the rest, next pass
+    assert maintenance.purge_dead_letters(db, before=cut) == 0
+    assert _dead_letters(db, tag) == recent  # younger than the cut-off: kept
+    with pytest.raises(ValueError, match="timezone-aware"):
+        maintenance.purge_dead_letters(db, before=cut.replace(tzinfo=None))
+
+
+def test_maintain_once_reports_dead_letters_deleted(db: psycopg.Connection, settings: Settings) -> None:
+    tag = f"dl-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    for days in (45, 31, 29, 1):
+        _dead_letter(db, tag, now - timedelta(days=days))
+    db.commit()
+    out = subprocess.run(
+        [sys.executable, "-m", "web.cli", "maintain", "--dir", str(settings.stack_dir), "--once",
+         "--keep-days", "36500", "--baselines", "0", "--dead-letter-days", "30"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["dead_letters_deleted"] >= 2  # ours, and any other older than 30 days
+    assert [round((now - at).total_seconds() / 86400) for at in _dead_letters(db, tag)] == [29, 1]
+    assert {"rollup_rows", "chunks_dropped", "licence", "baselines_relearned"} <= set(result)
+
+
+def test_maintain_process_reports_health_and_passes(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    tag = f"dl-{uuid.uuid4().hex[:8]}"
+    _dead_letter(db, tag, datetime.now(UTC) - timedelta(days=8))
+    db.commit()
     proc = CliProcess(["maintain", "--dir", str(settings.stack_dir), "--interval-s", "1", "--metrics-port", "0",
-                       "--keep-days", "3650"], tmp_path / "maintain.log", "metrics and health on")  # fmt: skip
+                       "--keep-days", "3650", "--dead-letter-days", "7"], tmp_path / "maintain.log",
+                      "metrics and health on")  # fmt: skip
     try:
         port = re.search(r"http://127.0.0.1:(\d+)/metrics", proc.log())
         assert port is not None
@@ -82,8 +140,17 @@ def test_maintain_process_reports_health_and_passes(settings: Settings, tmp_path
         assert wait_until(lambda: passes() >= 2, 30), proc.log()
         assert httpx.get(base + "/readyz").status_code == 200
         assert httpx.get(base + "/healthz").text == "ok\n"
+        deleted = re.search(
+            r"^eldercare_maintenance_dead_letters_deleted_total ([0-9.e+]+)$",
+            httpx.get(base + "/metrics").text,
+            re.MULTILINE,
+        )
+        assert deleted is not None
+        assert float(deleted.group(1)) >= 1
+        assert _dead_letters(db, tag) == []
     finally:
-        proc.stop()
+        assert proc.stop() == 0, proc.log()
+    assert "maintain stopped" in proc.log()
 
 
 def test_baselines_are_relearned_from_the_residents_own_readings(

@@ -10,7 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from devices.errors import ConflictError, EldercareError, NotFoundError, PermissionDenied, ValidationFailed
+from devices.errors import (
+    ConflictError,
+    EldercareError,
+    NotFoundError,
+    PermissionDenied,
+    Unavailable,
+    ValidationFailed,
+)
 from web.auth.errors import NotAuthenticated, Throttled
 
 log = logging.getLogger(__name__)
@@ -23,10 +30,11 @@ STATUS: tuple[tuple[type[EldercareError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (ValidationFailed, 422),
+    (Unavailable, 503),
 )
 _HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type",
-               422: "invalid", 429: "throttled"}  # fmt: skip
+               422: "invalid", 429: "throttled", 503: "unavailable"}  # fmt: skip
 
 
 def status_for(exc: EldercareError) -> int:
@@ -45,6 +53,8 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, NotAuthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = "5"
     return JSONResponse(_body(exc.code, exc.message), status_code=status_for(exc), headers=headers)
 
 

@@ -30,13 +30,21 @@ FETCH_PAGE = 2000
 Event = dict[str, Any]
 
 
+# Events after which a subscriber's scope may have changed (a re-plan moves homes between caregivers).
+RESCOPE_TOPICS = frozenset({"plan", "task"})
+
+
 @dataclass(eq=False)
 class Subscriber:
-    """One websocket: its scope predicate and its outbound queue."""
+    """One websocket: its scope predicate (replaced when the scope changes) and its outbound queue.
+
+    ``recheck`` is set by the hub when an event that may change scopes passes, whoever it is for.
+    """
 
     accepts: Callable[[Event], bool]
     queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
     overflowed: bool = False
+    recheck: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def event_json(row: Event, resume_after: int) -> Event:
@@ -57,6 +65,7 @@ class Hub:
         self._gap_seen: dict[int, tuple[float, int]] = {}  # missing id -> (first noticed, snapshot xmax then)
         self._recent: OrderedDict[int, None] = OrderedDict()  # delivered ids, to deliver a late one once
         self._recent_max = recent
+        self.failed_events = 0  # events (or one subscriber's scope check) that raised: logged, skipped
 
     def subscribe(self, accepts: Callable[[Event], bool]) -> Subscriber:
         """Start buffering events for a new client (before it replays the gap, so nothing falls between)."""
@@ -98,7 +107,7 @@ class Hub:
             while True:
                 # stop_after=1 still yields every notification of the packet that carried it
                 ids = [int(n.payload) async for n in listen.notifies(timeout=1.0, stop_after=1)
-                       if n.payload.isdigit()]  # fmt: skip
+                       if n.payload.isascii() and n.payload.isdigit() and len(n.payload) < 19]  # fmt: skip
                 if ids or self._gap_seen:
                     await self._fetch(fetch, ids)
 
@@ -126,7 +135,13 @@ class Hub:
                 self._remember(int(row["id"]))
             self._advance(time.monotonic(), snapshot)
             for row in fresh:
-                self.dispatch(row)
+                try:  # the error boundary: one event that cannot be sent costs that event, not the feed
+                    self.dispatch(row)
+                except Exception:
+                    self.failed_events += 1
+                    log.exception(
+                        "live: event %s could not be dispatched (kept in live_event)", row.get("id")
+                    )
             if len(rows) < FETCH_PAGE:
                 return
             after, ids = max(after, int(rows[-1]["id"])), []
@@ -160,8 +175,17 @@ class Hub:
     def dispatch(self, row: Event) -> None:
         """Queue one event for every subscriber whose scope accepts it."""
         message = event_json(row, self.watermark)
+        rescope = row.get("topic") in RESCOPE_TOPICS
         for sub in list(self.subscribers):
-            if sub.overflowed or not sub.accepts(row):
+            if rescope:
+                sub.recheck.set()
+            try:
+                accepted = not sub.overflowed and sub.accepts(row)
+            except Exception:  # one subscriber's scope check must not starve the others
+                self.failed_events += 1
+                log.exception("live: scope check failed for event %s", row.get("id"))
+                continue
+            if not accepted:
                 continue
             try:
                 sub.queue.put_nowait(message)

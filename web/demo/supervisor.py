@@ -35,6 +35,10 @@ class Running:
         return "\n".join(text.splitlines()[-lines:])
 
 
+MAX_RESTARTS = 5  # restarts of one process within RESTART_WINDOW_S before the supervisor gives up
+RESTART_WINDOW_S = 60.0
+
+
 class ProcessFailed(RuntimeError):
     pass
 
@@ -45,6 +49,7 @@ class Supervisor:
     def __init__(self, log_dir: Path, *, on_event: Callable[[str], None] = lambda _m: None) -> None:
         self.log_dir = log_dir
         self.running: list[Running] = []
+        self._restarts: dict[str, list[float]] = {}
         self.on_event = on_event
         log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -82,11 +87,29 @@ class Supervisor:
             f"{run.spec.name} not ready after {run.spec.ready_timeout_s:.0f} s:\n{run.log_tail()}"
         )
 
-    def check(self) -> None:
-        """Raise if a long-running process died."""
-        for run in self.running:
-            if run.proc.poll() is not None:
-                raise ProcessFailed(f"{run.spec.name} exited with {run.proc.returncode}:\n{run.log_tail()}")
+    def check(self, *, restart: bool = False) -> None:
+        """Raise if a long-running process died; with ``restart``, start it again (as systemd's
+        ``Restart=on-failure`` would) unless it died ``MAX_RESTARTS`` times within ``RESTART_WINDOW_S``.
+
+        A process that exits says why in its log (``monitor.process``: a fault, its reason, exit 70): the
+        reason is passed on, and one faulty process costs its own restart, not the whole platform.
+        """
+        for i, run in enumerate(self.running):
+            if run.proc.poll() is None:
+                continue
+            why = f"{run.spec.name} exited with {run.proc.returncode}:\n{run.log_tail()}"
+            now = time.monotonic()
+            recent = [t for t in self._restarts.get(run.spec.name, []) if now - t < RESTART_WINDOW_S]
+            if not restart or len(recent) >= MAX_RESTARTS:
+                raise ProcessFailed(why)
+            self._restarts[run.spec.name] = [*recent, now]
+            self.on_event(
+                f"{why}\nrestarting {run.spec.name} ({len(recent) + 1} in {RESTART_WINDOW_S:.0f} s)"
+            )
+            run.log_file.close()
+            self.running.pop(i)
+            self.start(run.spec)
+            return  # the list changed: the next check looks at the others
 
     def stop(self, timeout_s: float = 30.0) -> None:
         for run in reversed(self.running):

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.accounts import is_reserved
 from devices.mqtt_auth import (  # the probes live with the credentials they check; re-exported here
     acl_text,
     connack,
@@ -18,6 +19,7 @@ from devices.mqtt_auth import (  # the probes live with the credentials they che
     password_lines,
     read_password_file,
     remaining_length,
+    write_atomic,
     write_password_file,
 )
 from web.stack.proc import StackError, chown_tree, pid_alive, port_open, read_pid
@@ -25,6 +27,16 @@ from web.stack.proc import StackError, chown_tree, pid_alive, port_open, read_pi
 __all__ = ["connack", "connect_packet", "remaining_length"]
 
 FD_LIMIT = 1 << 20  # fs.nr_open's default
+# Size limits (docs/operations.md, "Size limits and reserved names"). A packet above MAX_PACKET_BYTES (the whole
+# MQTT packet: header, topic, properties, payload) makes the broker disconnect the client and drop the packet,
+# for every protocol version; v5 clients are told the limit in CONNACK. `message_size_limit` is not used: it
+# counts the payload only and completes the QoS flow of a refused message, so the device never learns.
+MAX_PACKET_BYTES = 256 * 1024
+# What the broker may queue for one persistent session (ingest, rules, a bridge) while it is away: the payload
+# bytes of ~1.3 M readings of ~200 B, about 1.8 h of a 20,000-home district's average rate. Past it Mosquitto
+# drops newly queued QoS 1 messages for that session, so one stuck subscriber cannot take the broker's memory.
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
+MAX_QUEUED_MESSAGES = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -83,10 +95,10 @@ acl_file {acl}
 persistence true
 persistence_location {paths.data}/
 autosave_interval 30
-max_queued_messages 5000000
-max_queued_bytes 2147483648
+max_queued_messages {MAX_QUEUED_MESSAGES}
+max_queued_bytes {MAX_QUEUED_BYTES}
 max_inflight_messages 1000
-max_packet_size 262144
+max_packet_size {MAX_PACKET_BYTES}
 max_connections -1
 set_tcp_nodelay true
 pid_file {paths.pid}
@@ -103,9 +115,10 @@ def write_config(paths: MqttPaths, *, port: int, service_passwords: dict[str, st
     paths.data.mkdir(parents=True, exist_ok=True)
     paths.conf.write_text(broker_conf(paths, port=port, passwd=paths.passwd, acl=paths.acl))
     base = {user_: hash_password(pw) for user_, pw in service_passwords.items()}
-    paths.base_passwd.write_text(password_lines(base.items()))
-    paths.acl.write_text(acl_text())
-    devices = {u: h for u, h in read_password_file(paths.passwd).items() if u not in base}
+    write_atomic(paths.base_passwd, password_lines(base.items()))
+    write_atomic(paths.acl, acl_text())
+    # Device lines are kept; the platform's (svc-*: old service hashes, the last reload canary) are not.
+    devices = {u: h for u, h in read_password_file(paths.passwd).items() if not is_reserved(u)}
     write_password_file(paths.passwd, paths.base_passwd, devices)
     for p in (paths.base_passwd, paths.passwd, paths.acl):
         p.chmod(0o600)

@@ -81,6 +81,6 @@ def test_readings_outside_the_skew_window_are_dead_lettered() -> None:
 
 
 def test_dead_letter_key_is_stable_per_topic_and_payload() -> None:
-    a = DeadRow("t", b"x", "r", None, NOW)
-    assert a.key == DeadRow("t", b"x", "other", None, NOW + timedelta(1)).key
-    assert a.key != DeadRow("t", b"y", "r", None, NOW).key
+    a = DeadRow.of(RawMessage("t", b"x", NOW), "r")
+    assert a.key == DeadRow.of(RawMessage("t", b"x", NOW + timedelta(1)), "other").key
+    assert a.key != DeadRow.of(RawMessage("t", b"y", NOW), "r").key

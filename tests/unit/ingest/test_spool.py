@@ -37,3 +37,18 @@ def test_full_spool_refuses_with_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SpoolFull, match="spool full"):
         spool.append(_batch(20))
     assert len(spool) == 1
+
+
+def test_an_unreadable_spool_file_is_quarantined_with_its_reason_not_replayed_for_ever(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path, max_bytes=2**20)
+    good = spool.append([RawMessage("t", b"x", datetime.now(UTC))])
+    bad = tmp_path / "000000000099.jsonl"
+    bad.write_text('["t", "not base64!", "2026-01-01T00:00:00+00:00", false]\n')
+    (tmp_path / "stray.jsonl").write_text("not a spool file")  # a name the spool never writes is ignored
+    seen = [path for path, _ in spool.batches()]
+    assert seen == [good]
+    assert [p.name for p in spool.quarantined()] == [bad.name]
+    assert "unreadable spool file" in (spool.quarantine_dir / (bad.name + ".reason")).read_text()
+    assert len(spool) == 1  # the quarantined file no longer counts as waiting

@@ -9,22 +9,22 @@ from pydantic import SecretStr
 
 from devices.settings import DbSettings, MqttSettings
 from devices.types import DeviceKind
+from monitor.consumer import Pending
 from monitor.ingest.pipeline import DeviceInfo, RawMessage
-from monitor.ingest.worker import _Pending
 from monitor.runner.worker import RulesConfig, RulesWorker
 
 
 def _worker(tmp_path: Path, clock: str) -> RulesWorker:
     db = DbSettings(url=SecretStr("postgresql://nobody@127.0.0.1:1/none"))
-    worker = RulesWorker(MqttSettings(), db, RulesConfig(clock=clock, spool_dir=tmp_path))
+    worker = RulesWorker(MqttSettings(), db, RulesConfig(clock=clock))
     for device, kind in (("sos-1", DeviceKind.SOS_BUTTON), ("m-1", DeviceKind.MOTION)):
-        worker.index.by_id[device] = DeviceInfo(device, kind, "h-1", "bedroom", "provisioned")
+        worker.link.index.by_id[device] = DeviceInfo(device, kind, "h-1", "bedroom", "provisioned")
     return worker
 
 
-def _pending(device: str, mid: int) -> _Pending:
+def _pending(device: str, mid: int) -> Pending:
     msg = RawMessage(f"eldercare/v1/devices/{device}/event", b"{}", datetime.now(UTC))
-    return _Pending(0, mid, 1, msg)
+    return Pending(0, mid, 1, msg)
 
 
 def _routed(worker: RulesWorker) -> tuple[list[int], list[int]]:

@@ -49,4 +49,6 @@ def metrics(request: Request, conn: Conn) -> Response:
     Gauge("eldercare_live_subscribers", "websocket clients of this process", registry=registry).set(
         len(request.app.state.hub.subscribers)
     )
+    Gauge("eldercare_live_failed_events", "live events that raised while dispatched (logged, skipped)",
+          registry=registry).set(request.app.state.hub.failed_events)  # fmt: skip
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

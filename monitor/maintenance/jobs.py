@@ -1,4 +1,4 @@
-"""Retention, the hourly activity rollup and the residents' baselines, run by the platform itself.
+"""The maintenance jobs: retention, the hourly activity rollup, the residents' baselines and dead letters.
 
 The Apache-2 TimescaleDB build has no background policies or continuous aggregates, so ``eldercare maintain``
 runs these on a timer. With the community licence, retention is delegated to Timescale's own policy.
@@ -14,8 +14,11 @@ from datetime import datetime, timedelta
 import psycopg
 
 from monitor.baselines import relearn
+from monitor.maintenance.dead_letters import purge_dead_letters
 
 log = logging.getLogger("eldercare.maintain")
+
+DEAD_LETTER_KEEP = timedelta(days=30)
 
 ROLLUP_SQL = """
 INSERT INTO activity_hourly (home_id, room, hour, events, motion_events, water_l)
@@ -40,6 +43,7 @@ class MaintenanceResult:
     licence: str
     baselines_relearned: int = 0
     baselines_due: int = 0
+    dead_letters_deleted: int = 0
 
 
 def licence(conn: psycopg.Connection) -> str:
@@ -75,10 +79,13 @@ def run_once(
     now: datetime,
     rollup_window: timedelta,
     baselines: int = 200,
+    dead_letter_keep: timedelta = DEAD_LETTER_KEEP,
 ) -> MaintenanceResult:
-    """One pass: rollup of the last ``rollup_window``, retention, then up to ``baselines`` residents relearned."""
+    """One pass: rollup of the last ``rollup_window``, retention of readings (``keep``) and dead letters
+    (``dead_letter_keep``), then up to ``baselines`` residents relearned."""
     rolled = rollup(conn, since=now - rollup_window, until=now)
     dropped = apply_retention(conn, keep=keep, now=now)
+    purged = purge_dead_letters(conn, before=now - dead_letter_keep)
     learned = relearn(conn, now=now, limit=baselines)
     result = MaintenanceResult(
         rollup_rows=rolled,
@@ -86,6 +93,7 @@ def run_once(
         licence=licence(conn),
         baselines_relearned=learned.residents,
         baselines_due=learned.still_due,
+        dead_letters_deleted=purged,
     )
     with conn.transaction():
         conn.execute(
