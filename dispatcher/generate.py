@@ -9,7 +9,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from devices.errors import NotFoundError
+from devices.errors import ConflictError, NotFoundError
 from dispatcher.domain import TaskKind, Window
 from dispatcher.errors import InvalidProblem
 from dispatcher.records import Horizon, ShiftSpec
@@ -59,7 +59,7 @@ class ServicePlanSpec(BaseModel):
 def add_service_plan(
     conn: psycopg.Connection[Any], plan_id: str, resident_id: str, spec: dict[str, Any]
 ) -> None:
-    """Validate and store (or replace) a resident's service plan."""
+    """Validate and store (or replace) a resident's service plan (ConflictError if the id is another's)."""
     try:
         parsed = ServicePlanSpec.model_validate(spec)
         ServicePlan(  # the pure model's own checks (e.g. weekly needs weekdays)
@@ -72,11 +72,17 @@ def add_service_plan(
         raise InvalidProblem(f"service plan {plan_id}: {exc}") from exc
     if conn.execute("SELECT 1 FROM resident WHERE id = %s", (resident_id,)).fetchone() is None:
         raise NotFoundError(f"no resident {resident_id!r}")
-    conn.execute(
+    # A plan belongs to its resident for good: replacing it under another resident (perhaps of another
+    # station, plan ids are guessable) would silently cancel this one's meals or baths.
+    row = conn.execute(
         """INSERT INTO service_plan (id, resident_id, spec) VALUES (%s, %s, %s)
-           ON CONFLICT (id) DO UPDATE SET resident_id = EXCLUDED.resident_id, spec = EXCLUDED.spec, active = true""",
+           ON CONFLICT (id) DO UPDATE SET spec = EXCLUDED.spec, active = true
+           WHERE service_plan.resident_id = EXCLUDED.resident_id
+           RETURNING id""",
         (plan_id, resident_id, Jsonb(parsed.model_dump(mode="json"))),
-    )
+    ).fetchone()
+    if row is None:
+        raise ConflictError(f"service plan {plan_id!r} belongs to another resident", code="other_resident")
 
 
 def generate_tasks(conn: psycopg.Connection[Any], station_id: str, horizon: Horizon) -> int:

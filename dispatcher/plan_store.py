@@ -51,7 +51,9 @@ def save(
     """Store ``plan`` as the next version (row-locked per station-day), its visits, and task statuses.
 
     Tasks in a route become ``planned`` (unless started or done); pending tasks the plan left out stay
-    ``pending`` and keep their reason in the plan body. Publishes a ``plan`` live event.
+    ``pending`` and keep their reason in the plan body. A task ``planned`` that this version no longer holds
+    goes back to ``pending`` (an urgent one also to the planner: ``NOTIFY urgent_task``), so a task is planned
+    exactly when the current plan holds it. Publishes a ``plan`` live event.
     """
     lock(conn, station_id, horizon.day)
     row = conn.execute(
@@ -88,10 +90,16 @@ def save(
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             visits,
         )
-    conn.execute(
-        "UPDATE task SET status = 'planned' WHERE id = ANY(%s) AND status = 'pending'",
-        (sorted({v[1] for v in visits}),),
-    )
+    held = sorted({v[1] for v in visits})
+    conn.execute("UPDATE task SET status = 'planned' WHERE id = ANY(%s) AND status = 'pending'", (held,))
+    dropped = conn.execute(
+        "UPDATE task SET status = 'pending', replanned_at = CASE WHEN urgent THEN NULL ELSE replanned_at END"
+        " WHERE station_id = %s AND day = %s AND status = 'planned' AND NOT id = ANY(%s) RETURNING id, urgent",
+        (station_id, horizon.day, held),
+    ).fetchall()
+    for task_id, urgent in dropped:
+        if urgent:  # the planner places it again (into this version, once this transaction commits)
+            conn.execute("SELECT pg_notify('urgent_task', %s)", (str(task_id),))
     live.publish(
         conn, topic="plan", subject_id=f"{station_id}/{horizon.day}/{version}", station_id=station_id,
         body={"station_id": station_id, "day": horizon.day.isoformat(), "version": version,

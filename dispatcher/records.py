@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from devices.errors import NotFoundError
+from devices.errors import ConflictError, NotFoundError
 from devices.types import TravelMode
 from dispatcher.domain import BreakRule, Caregiver, Sex, Station, Task, TaskKind, TaskStatus, Window
 from dispatcher.errors import InvalidProblem
@@ -97,21 +97,32 @@ class CaregiverSpec(BaseModel):
 
 
 def upsert_caregiver(conn: psycopg.Connection[Any], spec: CaregiverSpec) -> None:
-    """Insert or update a caregiver."""
-    conn.execute(
+    """Insert or update a caregiver; never moves one to another station (ConflictError).
+
+    The station guard is in the statement itself, so a caller that checked scope first cannot race a
+    concurrent move, and one that forgot to check cannot rewrite another station's caregiver.
+    """
+    row = conn.execute(
         """INSERT INTO caregiver (id, station_id, name, sex, skills, languages, travel_mode, shifts,
                                   break_minutes, max_work_minutes)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (id) DO UPDATE SET station_id = EXCLUDED.station_id, name = EXCLUDED.name,
+           ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
              sex = EXCLUDED.sex, skills = EXCLUDED.skills, languages = EXCLUDED.languages,
              travel_mode = EXCLUDED.travel_mode, shifts = EXCLUDED.shifts,
-             break_minutes = EXCLUDED.break_minutes, max_work_minutes = EXCLUDED.max_work_minutes""",
+             break_minutes = EXCLUDED.break_minutes, max_work_minutes = EXCLUDED.max_work_minutes
+           WHERE caregiver.station_id = EXCLUDED.station_id
+           RETURNING id""",
         (
             spec.id, spec.station_id, spec.name, spec.sex.value, spec.skills, spec.languages,
             spec.travel_mode.value, Jsonb([s.model_dump() for s in spec.shifts]),
             spec.break_minutes, spec.max_work_minutes,
         ),
-    )  # fmt: skip
+    ).fetchone()  # fmt: skip
+    if row is None:
+        raise ConflictError(
+            f"caregiver {spec.id!r} belongs to another station; caregivers do not move between stations",
+            code="other_station",
+        )
 
 
 def station(conn: psycopg.Connection[Any], station_id: str) -> Station:

@@ -20,8 +20,9 @@ from dispatcher import plan_store
 from dispatcher.errors import InvalidProblem
 from dispatcher.generate import generate_tasks
 from dispatcher.plan_store import StoredPlan
-from dispatcher.records import DEFAULT_TZ, Horizon, load_problem, task, task_row
-from dispatcher.scheduling.problem import Plan
+from dispatcher.records import DAY_MINUTES, DEFAULT_TZ, Horizon, load_problem, task, task_row
+from dispatcher.scheduling import inprogress
+from dispatcher.scheduling.problem import Plan, Problem
 from dispatcher.scheduling.replan import replan
 from dispatcher.scheduling.solve import solve
 from dispatcher.scheduling.spec import SolveStatus
@@ -43,21 +44,114 @@ def plan_day(
     time_limit_s: float = 10.0,
     travel: TravelTimeProvider | None = None,
     progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> StoredPlan:
-    """Generate the day's tasks from service plans, solve the station-day and store it as the next version."""
+    """Generate the day's tasks from service plans, solve what is left of the station-day, store the next version.
+
+    Visits started or done are kept as they happened and urgent jobs already sent stay where they are
+    (``inprogress.py``); with ``now`` only what is ahead of it is planned (windows that have passed are reported).
+    The solve runs outside any lock, so an urgent insertion is never held up by it: the save re-reads under
+    the station-day lock, keeps what started meanwhile, and hands back to the planner (pending + NOTIFY) an
+    urgent job placed meanwhile that this plan does not hold.
+    """
     say = progress or (lambda _msg: None)
     horizon = Horizon(day)
+    clock = now or datetime.now(DEFAULT_TZ)
+    minute = None if now is None else min(max(horizon.minute(now), 0), DAY_MINUTES)
     with conn.transaction():
         added = generate_tasks(conn, station_id, horizon)
         say(f"tasks generated: {added} new")
-        problem = load_problem(conn, station_id, horizon)
+        plan_store.lock(conn, station_id, day)  # a consistent view of the current plan and the task states
+        full, kept, urgent = _day_state(conn, station_id, horizon, clock)
+    problem, passed = inprogress.ahead(full, kept, minute)
+    problem = problem.model_copy(update={"tasks": tuple(t for t in problem.tasks if t.id not in urgent)})
+    if kept:
+        say(f"keeping {len(kept)} visits started, done or already sent")
     say(f"solving {len(problem.tasks)} tasks for {len(problem.caregivers)} caregivers (≤ {time_limit_s:g} s)")
-    plan = solve(problem, time_limit_s=time_limit_s, travel=travel)
-    say(f"solved: {plan.status.value}, {sum(len(r.visits) for r in plan.routes)} visits, "
-        f"{len(plan.unassigned)} unassigned")  # fmt: skip
-    with conn.transaction():  # save() takes the station-day lock itself
-        # tasks started or done since we read them keep their state; save() only moves pending -> planned
+    solved = solve(problem, time_limit_s=time_limit_s, travel=travel)
+    solved = solved.model_copy(update={"unassigned": (*passed, *solved.unassigned)})
+    say(f"solved: {solved.status.value}, {sum(len(r.visits) for r in solved.routes)} visits, "
+        f"{len(solved.unassigned)} unassigned")  # fmt: skip
+    with conn.transaction():
+        plan_store.lock(conn, station_id, day)
+        full, fresh, urgent_now = _day_state(conn, station_id, horizon, clock)
+        sent = {k.task_id for k in kept if k.task_id in urgent}
+        # what started or finished since the read replaces the solver's guess; an urgent job placed meanwhile
+        # is not in this plan, so save() puts it back to pending for the planner
+        keep = [k for k in fresh if k.task_id not in urgent_now or k.task_id in sent]
+        plan = inprogress.with_history(solved, keep, full)
         return plan_store.save(conn, station_id, horizon, plan, reason="plan")
+
+
+def _day_state(
+    conn: psycopg.Connection[Any], station_id: str, horizon: Horizon, clock: datetime
+) -> tuple[Problem, list[inprogress.Kept], set[str]]:
+    """The station-day's problem (open and finished tasks, urgent jobs not yet placed left out), the visits
+    to keep as they are, and the ids of all open urgent tasks."""
+    full = load_problem(conn, station_id, horizon, statuses=("pending", "planned", "started", "done"))
+    stored = plan_store.current(conn, station_id, horizon.day)
+    kept = history(conn, station_id, horizon, clock, stored.plan if stored else None)
+    urgent = {
+        str(r[0]): r[1]
+        for r in conn.execute(
+            "SELECT id, status FROM task WHERE station_id = %s AND day = %s AND urgent"
+            " AND status IN ('pending', 'planned')",
+            (station_id, horizon.day),
+        )
+    }
+    if stored is not None:  # an urgent job already sent stays with whoever has it, where it is
+        placed = _holders(stored.plan)
+        for r in stored.plan.routes:
+            for v in r.visits:
+                if urgent.get(v.task_id) == "planned" and r.caregiver_id == placed[v.task_id][0]:
+                    kept.append(inprogress.Kept(v.task_id, tuple(placed[v.task_id]), v.start, v.end))
+    in_plan = {k.task_id for k in kept}
+    tasks = tuple(t for t in full.tasks if t.id not in urgent or t.id in in_plan)
+    return full.model_copy(update={"tasks": tasks}), kept, set(urgent)
+
+
+def _holders(plan: Plan) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in plan.routes:
+        for v in r.visits:
+            out.setdefault(v.task_id, []).append(r.caregiver_id)
+    return out
+
+
+HISTORY = """
+SELECT t.id, t.status, t.started_at, t.done_at, t.done_by, t.duration_min,
+       (SELECT a.caregiver_id FROM visit_action a WHERE a.task_id = t.id AND a.action = 'check-in'
+        ORDER BY a.at, a.client_action_id LIMIT 1) AS checked_in_by
+FROM task t WHERE t.station_id = %s AND t.day = %s AND t.status IN ('started', 'done') ORDER BY t.id
+"""
+
+
+def history(
+    conn: psycopg.Connection[Any], station_id: str, horizon: Horizon, clock: datetime, current: Plan | None
+) -> list[inprogress.Kept]:
+    """The station-day's visits started or done, as they happened: who checked in (with the partner the
+    current plan gave them on a double-handed visit), the real start, and the real end (a visit still going
+    on ends at the later of its expected end and ``clock``)."""
+    placed = _holders(current) if current else {}
+    out: list[inprogress.Kept] = []
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(HISTORY, (station_id, horizon.day)).fetchall():
+            task_id = str(row["id"])
+            holders = placed.get(task_id, [])
+            who = row["checked_in_by"] or row["done_by"]
+            if who is None and not holders:
+                continue  # finished outside any plan and by nobody known: nothing to show on a route
+            carers = tuple(holders) if not who or (who in holders and len(holders) == 2) else (who,)
+            began = row["started_at"] or row["done_at"]
+            if began is None:
+                continue
+            start = horizon.minute(began)
+            if row["done_at"] is not None:
+                end = max(start, horizon.minute(row["done_at"]))
+            else:
+                end = max(start + row["duration_min"], horizon.minute(clock))
+            out.append(inprogress.Kept(task_id, carers, start, end))
+    return out
 
 
 def create_urgent_task(
@@ -126,7 +220,9 @@ def replan_for_task(
 ) -> StoredPlan | None:
     """Insert a pending task into its station-day's current plan (a new version); None if it is not pending.
 
-    Without a current plan the task is placed into an empty plan of the day's caregivers.
+    Read, repair and save hold the station-day lock (a repair takes a second or two). Visits started or done
+    are kept as they happened and never handed to the repair. Without a current plan the task is placed into
+    an empty plan of the day's caregivers.
     """
     with conn.transaction():
         row = task_row(conn, task_id)
@@ -144,11 +240,39 @@ def replan_for_task(
             )
         else:
             base = _without(stored.plan, str(task_id))
+        kept = history(conn, station_id, horizon, now, stored.plan if stored else None)
+        full = _with_tasks(conn, station_id, horizon, base.problem, {k.task_id for k in kept})
         new, diff = replan(
-            base, task(row, horizon), now, time_limit_s=time_limit_s, travel=travel,
+            inprogress.strip(base, kept), task(row, horizon), now, time_limit_s=time_limit_s, travel=travel,
             caregiver_id=row["preferred_caregiver"], exclude=frozenset(row["declined_by"]),
         )  # fmt: skip
+        new = inprogress.with_history(new, kept, full)
         return plan_store.save(conn, station_id, horizon, new, reason=f"replan:{task_id}", diff=diff)
+
+
+def _with_tasks(
+    conn: psycopg.Connection[Any], station_id: str, horizon: Horizon, problem: Problem, ids: set[str]
+) -> Problem:
+    """``problem`` with the tasks ``ids`` it lacks (e.g. visits done that an older plan did not hold)."""
+    lacking = ids - {t.id for t in problem.tasks}
+    if not lacking:
+        return problem
+    more = load_problem(conn, station_id, horizon, statuses=("started", "done"))
+    return problem.model_copy(update={"tasks": (*problem.tasks, *(t for t in more.tasks if t.id in lacking))})
+
+
+def unplaced_urgent(conn: psycopg.Connection[Any], day: date) -> list[int]:
+    """Urgent tasks of ``day`` marked planned that no current plan holds (should never be found: ``save``
+    keeps the two in step; the planner may re-scan with this and put them back to pending)."""
+    rows = conn.execute(
+        """WITH cur AS (SELECT DISTINCT ON (station_id, day) id FROM plan WHERE day = %(day)s
+                        ORDER BY station_id, day, version DESC)
+           SELECT t.id FROM task t WHERE t.urgent AND t.status = 'planned' AND t.day = %(day)s
+             AND NOT EXISTS (SELECT 1 FROM visit v WHERE v.task_id = t.id AND v.plan_id IN (SELECT id FROM cur))
+           ORDER BY t.id""",
+        {"day": day},
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def pending_urgent(conn: psycopg.Connection[Any], day: date) -> list[int]:

@@ -92,7 +92,10 @@ def record(
     if at.tzinfo is None:
         raise InvalidProblem("'at' must carry a time zone offset")
     if at > now + CLOCK_SKEW:
-        raise InvalidProblem(f"'at' is in the future ({at.isoformat()})")
+        raise InvalidProblem(
+            f"'at' is {at - now} ahead of the server's clock ({at.isoformat()}): the phone's clock runs fast",
+            code="clock_ahead",
+        )
     with conn.transaction():
         seen = conn.execute(
             "SELECT task_id, caregiver_id, action FROM visit_action WHERE client_action_id = %s",

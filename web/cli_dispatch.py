@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
-import time
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +13,6 @@ from web.cli_devices import DirOpt, MetricsPortOpt, configure_logging
 from web.cli_dispatch_bench import register_bench
 from web.settings import load_settings
 
-log = logging.getLogger("eldercare.planner")
 err = Console(stderr=True)
 caregivers_app = typer.Typer(no_args_is_help=True, help="Caregivers of the stations (护理员).")
 service_plans_app = typer.Typer(no_args_is_help=True, help="Residents' recurring services (服务计划).")
@@ -30,9 +25,11 @@ def plan(
     dir_: DirOpt = None,
 ) -> None:
     """Generate a station-day's tasks from service plans, solve it and store the plan (prints a JSON summary)."""
+    from datetime import datetime
+
     import psycopg
 
-    from dispatcher.records import parse_day
+    from dispatcher.records import DEFAULT_TZ, parse_day
     from dispatcher.service import plan_day
 
     day = parse_day(date_)
@@ -45,7 +42,8 @@ def plan(
             err.print(f"  {msg}")
             st.update(f"planning {station} {day}: {msg}")
 
-        stored = plan_day(conn, station, day, time_limit_s=time_limit, progress=progress)
+        now = datetime.now(DEFAULT_TZ)  # a day in progress: only what is still ahead is planned
+        stored = plan_day(conn, station, day, time_limit_s=time_limit, progress=progress, now=now)
     p = stored.plan
     print(json.dumps({
         "station_id": station, "day": day.isoformat(), "version": stored.version, "status": p.status.value,
@@ -62,67 +60,12 @@ def planner(
     log_level: Annotated[str, typer.Option()] = "info",
     metrics_port: MetricsPortOpt = None,
 ) -> None:
-    """The planner process: re-plans a station-day the moment an urgent task is created (LISTEN urgent_task)."""
-    import psycopg
-
-    from dispatcher.records import DEFAULT_TZ
-    from dispatcher.service import URGENT_CHANNEL, pending_urgent, replan_for_task
+    """The planner process: re-plans a station-day the moment an urgent task is created (LISTEN urgent_task);
+    reconnects when the database goes away and catches up on what it missed."""
+    from dispatcher.planner import run
 
     configure_logging(log_level)
-    conninfo = load_settings(dir_).db().conninfo()
-    stop = {"now": False}
-
-    def on_signal(_s: int, _f: object) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    from prometheus_client import Counter, Histogram
-
-    runs = Counter("eldercare_planner_replans", "urgent re-plans by outcome", ["outcome"])
-    seconds = Histogram("eldercare_planner_replan_seconds", "time of one re-plan, solve and save included")
-    state = {"listening": False}
-
-    def handle(work: psycopg.Connection[Any], task_id: int) -> None:
-        began = time.perf_counter()
-        try:
-            stored = replan_for_task(work, task_id, datetime.now(DEFAULT_TZ), time_limit_s=time_limit)
-        except Exception:  # one bad task must not stop the planner; it stays pending and is logged
-            log.exception("re-plan failed task_id=%s", task_id)
-            runs.labels("failed").inc()
-            return
-        seconds.observe(time.perf_counter() - began)
-        if stored is None:
-            log.info("task_id=%s already planned", task_id)
-            runs.labels("already_planned").inc()
-        else:
-            placed = [u for u in stored.plan.unassigned if u.task_id == str(task_id)]
-            runs.labels("unassigned" if placed else "placed").inc()
-            log.info("re-planned task_id=%s version=%s %s", task_id, stored.version,
-                     f"unassigned: {placed[0].reason}" if placed else "placed")  # fmt: skip
-
-    if metrics_port is not None:
-        from monitor import ops_http
-
-        server = ops_http.serve(
-            metrics_port, lambda: (True, "ready") if state["listening"] else (False, "not listening yet")
-        )
-        log.info("metrics and health on http://127.0.0.1:%d/metrics", server.server_address[1])
-
-    with psycopg.connect(conninfo, autocommit=True) as listen, psycopg.connect(conninfo) as work:
-        listen.execute(f"LISTEN {URGENT_CHANNEL}")
-        for task_id in pending_urgent(work, datetime.now(DEFAULT_TZ).date()):  # missed while we were down
-            handle(work, task_id)
-        work.commit()
-        state["listening"] = True
-        log.info("planner ready")
-        while not stop["now"]:
-            for note in listen.notifies(timeout=1.0):  # ends after a second so that a stop is noticed
-                if note.payload.isdigit():
-                    handle(work, int(note.payload))
-                work.commit()
-    log.info("planner stopped")
+    run(load_settings(dir_).db(), time_limit_s=time_limit, metrics_port=metrics_port)
 
 
 def caregivers_add(

@@ -101,7 +101,7 @@ def _who_can(
     problem: Problem, tasks: list[Task], minute: int, travel: TravelTimeProvider | None
 ) -> tuple[dict[str, list[int]], list[Unassigned]]:
     """Pre-check only ``tasks`` (plus: a window that closes before ``minute`` cannot be met)."""
-    small = problem.model_copy(update={"tasks": tuple(tasks)})
+    small = problem.with_tasks(tuple(tasks))
     able, unable = precheck(small, places(small, travel))
     for task in tasks:
         if task.id in able and not any(max(w.start, minute) + task.duration <= w.end for w in task.windows):

@@ -2,11 +2,18 @@
 
 The next due time is stored on the alert (``escalate_at``), so a restart of the rules process neither
 loses nor repeats a step; the unique key on notifications makes a re-run of the same step harmless.
+
+Only a staff acknowledgement (or an assignment) stops the ladder: a relative's acknowledgement is recorded
+in the alert's history (``family_acknowledged``) while staff, manager and "call 120" steps keep running.
+With ``repeat_every_min`` an alert nobody on the staff side has acknowledged gets a reminder on that
+interval (the latest staff-side step again) until it is acknowledged. Reminder rows use the notification
+step ``index + REMINDER_STRIDE * round`` so the unique key keeps each round's rows apart from the ladder's.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +21,24 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from monitor.alerts.policy import DEFAULT_POLICY, Channel, Policy, Step, Target, step_due, validate_policy
+from monitor.alerts.outbox import is_url, url_allowed
+from monitor.alerts.policy import (
+    DEFAULT_POLICY,
+    MAX_STEPS,
+    Channel,
+    Policy,
+    PolicyError,
+    Step,
+    Target,
+    next_due,
+    reminder_step,
+    step_due,
+    validate_policy,
+)
 from monitor.alerts.store import publish_alert, record_event
 
 log = logging.getLogger("eldercare.escalation")
+REMINDER_STRIDE = MAX_STEPS * 10  # notification.step of reminder round r of step i: i + REMINDER_STRIDE * r
 
 _TEXT = {
     Target.STAFF: ("【居家安全告警】", "Home-safety alert"),
@@ -36,14 +57,33 @@ def policy_for(conn: psycopg.Connection, station_id: str | None) -> Policy:
     return validate_policy(row[0]) if row else DEFAULT_POLICY
 
 
-def save_policy(conn: psycopg.Connection, station_id: str, steps: Any, *, actor: str) -> Policy:
-    """Validate and store a station's ladder (PolicyError names the field and the reason)."""
+def save_policy(
+    conn: psycopg.Connection,
+    station_id: str,
+    steps: Any,
+    *,
+    actor: str,
+    webhook_allowlist: Collection[str] = (),
+) -> Policy:
+    """Validate and store a station's ladder (PolicyError names the field and the reason).
+
+    A recipient that is a URL must be on ``webhook_allowlist`` (the deployment's notification
+    destinations, see ``outbox.url_allowed``): staff choose among destinations, they cannot add one.
+    """
     policy = validate_policy(steps)
+    for n, step in enumerate(policy.steps):
+        for recipient in step.recipients:
+            if is_url(recipient) and not url_allowed(recipient, webhook_allowlist):
+                raise PolicyError(
+                    f"invalid escalation policy: steps.{n}.recipients: {recipient!r} is not an allowed "
+                    "notification destination (ELDERCARE_NOTIFY_WEBHOOK_ALLOWLIST)"
+                )
+    stored = policy.model_dump(mode="json", exclude_none=True)
     conn.execute(
         "INSERT INTO escalation_policy (station_id, steps, updated_by) VALUES (%s, %s, %s) "
         "ON CONFLICT (station_id) DO UPDATE SET steps = excluded.steps, updated_at = now(), "
         "updated_by = excluded.updated_by",
-        (station_id, Jsonb(policy.model_dump(mode="json")["steps"]), actor),
+        (station_id, Jsonb(stored if policy.repeat_every_min is not None else stored["steps"]), actor),
     )
     return policy
 
@@ -70,10 +110,9 @@ def _message(step: Step, alert: dict[str, Any]) -> tuple[str, str]:
     return subject, body
 
 
-def run_step(conn: psycopg.Connection, alert: dict[str, Any], policy: Policy, *, now: datetime) -> int:
-    """Write the outbox rows of the alert's due step and schedule the next one; returns rows written."""
-    index = alert["escalation_step"]
-    step = policy.steps[index]
+def _write(
+    conn: psycopg.Connection, alert: dict[str, Any], step: Step, number: int, *, prefix: str = ""
+) -> int:
     subject, body = _message(step, alert)
     written = 0
     for channel in step.channels:
@@ -81,25 +120,61 @@ def run_step(conn: psycopg.Connection, alert: dict[str, Any], policy: Policy, *,
             inserted = conn.execute(
                 "INSERT INTO notification (alert_id, step, target, channel, recipient, subject, body) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (alert["id"], index, step.target.value, channel.value, recipient, subject, body),
+                (alert["id"], number, step.target.value, channel.value, recipient, prefix + subject, body),
             )
             written += inserted.rowcount
-    action = "notified" if index == 0 else "escalated"
-    record_event(
-        conn, alert["id"], "escalation", action, step=index, target=step.target.value, notifications=written
-    )
-    due = step_due(policy, index + 1, alert["raised_at"])
-    if due is not None:
-        due = max(due, now)
+    return written
+
+
+def _schedule(
+    conn: psycopg.Connection, alert: dict[str, Any], policy: Policy, steps_run: int, *, now: datetime
+) -> dict[str, Any]:
+    due = next_due(policy, steps_run, alert["raised_at"], now=now)
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             "UPDATE alert SET escalation_step = %s, escalate_at = %s, updated_at = clock_timestamp() "
             "WHERE id = %s RETURNING *",
-            (index + 1, due, alert["id"]),
+            (steps_run, due, alert["id"]),
         ).fetchone()
     assert row is not None
+    return row
+
+
+def run_step(conn: psycopg.Connection, alert: dict[str, Any], policy: Policy, *, now: datetime) -> int:
+    """Write the outbox rows of the alert's due step and schedule what comes next; returns rows written."""
+    index = alert["escalation_step"]
+    step = policy.steps[index]
+    written = _write(conn, alert, step, index)
+    action = "notified" if index == 0 else "escalated"
+    record_event(
+        conn, alert["id"], "escalation", action, step=index, target=step.target.value, notifications=written
+    )
+    row = _schedule(conn, alert, policy, index + 1, now=now)
     if index > 0:
         publish_alert(conn, row)
+    return written
+
+
+def run_reminder(conn: psycopg.Connection, alert: dict[str, Any], policy: Policy, *, now: datetime) -> int:
+    """Repeat the latest staff-side step of an alert staff have not acknowledged; returns rows written."""
+    steps_run = alert["escalation_step"]
+    index = reminder_step(policy, steps_run)
+    if index is None:
+        _schedule(conn, alert, policy, steps_run, now=now)
+        return 0
+    done = conn.execute(
+        "SELECT count(*) FROM alert_event WHERE alert_id = %s AND action = 'reminded'", (alert["id"],)
+    ).fetchone()
+    round_ = (done[0] if done else 0) + 1
+    step = policy.steps[index]
+    written = _write(
+        conn, alert, step, index + REMINDER_STRIDE * round_, prefix=f"【提醒 Reminder {round_}】"
+    )
+    record_event(
+        conn, alert["id"], "escalation", "reminded", step=index, round=round_, target=step.target.value,
+        notifications=written,
+    )  # fmt: skip
+    publish_alert(conn, _schedule(conn, alert, policy, steps_run, now=now))
     return written
 
 
@@ -121,8 +196,11 @@ def run_due(conn: psycopg.Connection, *, now: datetime, limit: int = 200) -> int
         if station not in policies:
             policies[station] = policy_for(conn, station)
         policy = policies[station]
-        if alert["escalation_step"] >= len(policy.steps):
-            conn.execute("UPDATE alert SET escalate_at = NULL WHERE id = %s", (alert["id"],))
-            continue
-        run_step(conn, alert, policy, now=now)
+        step_at = step_due(policy, alert["escalation_step"], alert["raised_at"])
+        if step_at is not None and step_at <= now:
+            run_step(conn, alert, policy, now=now)
+        elif policy.repeat_every_min is not None:
+            run_reminder(conn, alert, policy, now=now)
+        else:  # the ladder changed or is done: reschedule (NULL when nothing is left)
+            _schedule(conn, alert, policy, alert["escalation_step"], now=now)
     return len(due)

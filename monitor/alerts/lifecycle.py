@@ -17,15 +17,19 @@ class Status(StrEnum):
 
 class Action(StrEnum):
     ACKNOWLEDGE = "acknowledge"
+    FAMILY_ACKNOWLEDGE = "family_acknowledge"  # recorded and shown; the status and the ladder go on
     ASSIGN = "assign"
     RESOLVE = "resolve"
     NOTE = "note"
 
 
+# Only staff acknowledge (status "acknowledged", the ladder stops): a relative who has seen the alert is
+# recorded, but the telecare centre still owns it until one of its staff acknowledges.
 # An alert may be assigned without a separate acknowledgement (assigning someone is acknowledging it),
 # re-assigned to another caregiver, and resolved from any unresolved status.
 _ALLOWED: dict[Action, frozenset[Status]] = {
     Action.ACKNOWLEDGE: frozenset({Status.OPEN}),
+    Action.FAMILY_ACKNOWLEDGE: frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.ASSIGNED}),
     Action.ASSIGN: frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.ASSIGNED}),
     Action.RESOLVE: frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.ASSIGNED}),
     Action.NOTE: frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.ASSIGNED, Status.RESOLVED}),

@@ -26,6 +26,9 @@ class Channel(StrEnum):
     EMAIL = "email"
 
 
+MAX_RECIPIENTS = 20  # per step: a ladder is not a mailing list
+
+
 class Step(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -33,14 +36,33 @@ class Step(BaseModel):
     target: Target
     channels: tuple[Channel, ...] = Field(default=(Channel.LOG,), min_length=1)
     recipients: tuple[str, ...] = Field(
-        default=(), description="phones / e-mails / URLs for staff and manager"
+        default=(),
+        max_length=MAX_RECIPIENTS,
+        description="phones / e-mails / allowlisted URLs for staff and manager",
     )
+
+    @field_validator("recipients")
+    @classmethod
+    def _bounded(cls, recipients: tuple[str, ...]) -> tuple[str, ...]:
+        for recipient in recipients:
+            if not 1 <= len(recipient) <= 254 or any(c in recipient for c in "\r\n\0"):
+                raise ValueError(f"recipient {recipient[:40]!r}: 1 to 254 characters on one line")
+        return recipients
+
+
+MAX_STEPS = 10
 
 
 class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    steps: tuple[Step, ...] = Field(min_length=1, max_length=10)
+    steps: tuple[Step, ...] = Field(min_length=1, max_length=MAX_STEPS)
+    repeat_every_min: float | None = Field(
+        default=None,
+        ge=1,
+        le=24 * 60,
+        description="until staff acknowledge, repeat the latest staff-side step this often (minutes)",
+    )
 
     @field_validator("steps")
     @classmethod
@@ -82,3 +104,27 @@ def step_due(policy: Policy, step: int, raised_at: datetime) -> datetime | None:
     if step >= len(policy.steps):
         return None
     return raised_at + timedelta(minutes=policy.steps[step].after_min)
+
+
+def reminder_step(policy: Policy, steps_run: int) -> int | None:
+    """The step a reminder repeats once ``steps_run`` steps have run: the latest one aimed at the staff side.
+
+    Family steps are never repeated (a relative is told once per step); a ladder whose run steps are all
+    family steps has nothing to remind, and None says so.
+    """
+    for index in range(min(steps_run, len(policy.steps)) - 1, -1, -1):
+        if policy.steps[index].target is not Target.FAMILY:
+            return index
+    return None
+
+
+def next_due(policy: Policy, steps_run: int, raised_at: datetime, *, now: datetime) -> datetime | None:
+    """When the ladder next acts after ``steps_run`` steps: the next step or a reminder, whichever is first.
+
+    None when nothing is left to do (the ladder is done and it has no reminder interval).
+    """
+    due = step_due(policy, steps_run, raised_at)
+    if policy.repeat_every_min is not None and reminder_step(policy, steps_run) is not None:
+        remind = now + timedelta(minutes=policy.repeat_every_min)
+        due = remind if due is None else min(due, remind)
+    return None if due is None else max(due, now)

@@ -71,10 +71,10 @@ def fetch(conn: psycopg.Connection, alert_id: int, *, lock: bool = False) -> dic
 
 
 def _update(conn: psycopg.Connection, alert_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-    sets = ", ".join(f"{k} = %s" for k in fields)
+    sets = "".join(f"{k} = %s, " for k in fields)
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            f"UPDATE alert SET {sets}, updated_at = clock_timestamp() WHERE id = %s RETURNING *",
+            f"UPDATE alert SET {sets}updated_at = clock_timestamp() WHERE id = %s RETURNING *",
             (*fields.values(), alert_id),
         ).fetchone()
     assert row is not None
@@ -132,7 +132,8 @@ def apply_candidate(
         fields |= {"status": Status.OPEN.value, "resolved_at": None, "resolved_by": None, "outcome": None,
                    "escalation_step": 0, "escalate_at": cand.notify_after or _now(conn)}  # fmt: skip
     row = _update(conn, current["id"], fields)
-    record_event(conn, row["id"], "rules", action, reason_en=cand.reason_en, evidence=cand.evidence)
+    at = cand.detected_at.isoformat()  # the rules' (data) time: a replay scores each return by it
+    record_event(conn, row["id"], "rules", action, reason_en=cand.reason_en, evidence=cand.evidence, at=at)
     if action != "evidence":
         publish_alert(conn, row)
     return Change(row["id"], action, row["status"])
@@ -159,12 +160,24 @@ def _insert(
 
 
 def acknowledge(conn: psycopg.Connection, alert_id: int, *, actor: str) -> dict[str, Any]:
-    """Someone has seen it: escalation stops."""
+    """Staff have seen it: escalation stops. An actor ``family:…`` is only recorded (family_acknowledge)."""
+    if actor.startswith("family:"):
+        return family_acknowledge(conn, alert_id, actor=actor)
     row = fetch(conn, alert_id, lock=True)
     status = next_status(row["status"], Action.ACKNOWLEDGE)
     row = _update(conn, alert_id, {"status": status.value, "acknowledged_at": _now(conn), "acknowledged_by": actor,
                                    "escalate_at": None})  # fmt: skip
     record_event(conn, alert_id, actor, "acknowledged")
+    publish_alert(conn, row)
+    return row
+
+
+def family_acknowledge(conn: psycopg.Connection, alert_id: int, *, actor: str) -> dict[str, Any]:
+    """A relative has seen it: recorded in the history and shown live; staff steps and reminders go on."""
+    row = fetch(conn, alert_id, lock=True)
+    next_status(row["status"], Action.FAMILY_ACKNOWLEDGE)
+    row = _update(conn, alert_id, {})
+    record_event(conn, alert_id, actor, "family_acknowledged")
     publish_alert(conn, row)
     return row
 

@@ -14,10 +14,11 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from web.api import errors, live
+from web.api import errors, limits, live
 from web.api.routers import (
     admin,
     alerts,
+    assessments,
     auth,
     devices,
     homes,
@@ -84,12 +85,14 @@ def create_app(
         redoc_url=None,
     )
     _security_headers(app)
+    limits.install(app, max_body_bytes=settings.max_body_bytes, proxies=settings.proxies())
     app.state.settings = settings
     app.state.clock = clock
     app.state.cookie_secure = settings.env != "development" if cookie_secure is None else cookie_secure
     errors.install(app)
     for router in (auth, stations, homes, residents, devices, reports, admin, alerts, tasks, services):
         app.include_router(router.router, prefix="/api")
+    app.include_router(assessments.router, prefix="/api")
     app.include_router(ws.router)
     app.include_router(ops.router)
     _mount_ui(app)

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -26,8 +27,6 @@ from web.auth import users
 from web.auth.principal import Role
 from web.settings import Settings
 from web.stack.proc import free_port
-
-PASSWORD = "bench-password-1234"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -53,8 +52,9 @@ def seed(conn: psycopg.Connection[Any], *, tag: str, homes: int) -> dict[str, st
             "FROM generate_series(now() - interval '7 days', now(), interval '5 minutes') t",
             (f"bench-t-{tag}", home),
         )
-    users.create_user(conn, username=f"bench-admin-{tag}", name="bench", role=Role.ADMIN, password=PASSWORD)
-    return {"station": station, "home": home, "admin": f"bench-admin-{tag}"}
+    password = secrets.token_urlsafe(16)  # random per run: the bench's login is no known default
+    users.create_user(conn, username=f"bench-admin-{tag}", name="bench", role=Role.ADMIN, password=password)
+    return {"station": station, "home": home, "admin": f"bench-admin-{tag}", "password": password}
 
 
 @contextmanager
@@ -157,7 +157,7 @@ def run_bench(
     with contextlib.ExitStack() as stack:
         bases = [stack.enter_context(server(settings)) for _ in range(servers)]
         login = httpx.post(
-            bases[0] + "/api/auth/login", json={"username": ids["admin"], "password": PASSWORD}
+            bases[0] + "/api/auth/login", json={"username": ids["admin"], "password": ids["password"]}
         )
         token = login.raise_for_status().json()["access_token"]
         paths = {

@@ -2,10 +2,16 @@
 
 Admins see everything; staff their stations' homes; caregivers the homes of their own tasks today (plus
 their station); family members their relative's home and record only.
+
+Writes check both sides: the row named in the request (path and body) and, when the id already exists, the
+row as it is stored — a row of another station answers 404 exactly like one that does not exist.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from psycopg import sql
 
 from web.auth.principal import Principal, Role
@@ -87,3 +93,11 @@ def live_scope(p: Principal) -> sql.Composable:
     return sql.SQL("(home_id IN ({}) OR body->>'caregiver_id' = {})").format(
         _caregiver_homes(p), sql.Literal(p.caregiver_id or "")
     )
+
+
+def in_station_scope(conn: psycopg.Connection[Any], p: Principal, station_id: str | None) -> bool:
+    """Whether a stored row's station (None: a row of no station, admins only) is in the caller's scope."""
+    if station_id is None:
+        return p.role is Role.ADMIN
+    query = sql.SQL("SELECT 1 FROM station s WHERE s.id = %s AND {}").format(station_scope(p))
+    return conn.execute(query, (station_id,)).fetchone() is not None

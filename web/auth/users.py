@@ -1,22 +1,21 @@
-"""Users and their scope: create, list, load as a Principal, authenticate with throttling."""
+"""Users and their scope: create, list, load as a Principal, authenticate with throttling, and the admin
+actions (disable / enable, reset a password, revoke sessions)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
 
+from devices.accounts import check_not_reserved
 from devices.errors import ConflictError, NotFoundError, ValidationFailed
+from web.auth import throttle
 from web.auth.errors import NotAuthenticated, Throttled
-from web.auth.passwords import MIN_LENGTH, hash_password, verify_password
+from web.auth.passwords import MAX_LENGTH, MIN_LENGTH, generate_password, hash_password, verify_password
 from web.auth.principal import Principal, Role
-
-THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_IP = 30
 
 _PRINCIPAL_SQL = """
     SELECT u.id, u.username, u.name, u.role, u.caregiver_id,
@@ -35,6 +34,7 @@ class UserRow:
     station_ids: list[str]
     resident_ids: list[str]
     created_at: datetime
+    disabled_at: datetime | None
 
 
 def _principal(row: tuple[Any, ...]) -> Principal:
@@ -66,7 +66,9 @@ def create_user(
     resident_ids: list[str] | None = None,
     caregiver_id: str | None = None,
 ) -> Principal:
-    """Create a user with their scope; raises ConflictError when the username is taken."""
+    """Create a user with their scope; raises ConflictError when the username is taken, ValidationFailed
+    when it is reserved for the platform's broker accounts (``svc-*``) or the scope does not fit the role."""
+    check_not_reserved(username, what="username")
     stations, residents = list(station_ids or []), list(resident_ids or [])
     _check_scope(role, stations, residents)
     if len(password) < MIN_LENGTH:
@@ -102,42 +104,107 @@ def load_principal(conn: psycopg.Connection[Any], *, user_id: int) -> Principal:
     return _principal(row)
 
 
+_USER_ROW_SQL = (
+    "SELECT u.id, u.username, u.name, u.role, u.caregiver_id, "
+    "array(SELECT station_id FROM user_station WHERE user_id = u.id ORDER BY 1) AS station_ids, "
+    "array(SELECT resident_id FROM user_resident WHERE user_id = u.id ORDER BY 1) AS resident_ids, "
+    "u.created_at, u.disabled_at FROM app_user u "
+)
+
+
 def list_users(conn: psycopg.Connection[Any]) -> list[UserRow]:
     """All users (admins only call this), without password hashes."""
     with conn.cursor(row_factory=class_row(UserRow)) as cur:
-        return cur.execute(
-            "SELECT u.id, u.username, u.name, u.role, u.caregiver_id, "
-            "array(SELECT station_id FROM user_station WHERE user_id = u.id ORDER BY 1) AS station_ids, "
-            "array(SELECT resident_id FROM user_resident WHERE user_id = u.id ORDER BY 1) AS resident_ids, "
-            "u.created_at FROM app_user u ORDER BY u.id"
-        ).fetchall()
+        return cur.execute(_USER_ROW_SQL + "ORDER BY u.id").fetchall()
 
 
-def _check_throttle(conn: psycopg.Connection[Any], *, username: str, ip: str, now: datetime) -> None:
-    since = now - THROTTLE_WINDOW
+def get_user(conn: psycopg.Connection[Any], user_id: int) -> UserRow:
+    """One user, disabled or not; NotFoundError when there is none."""
+    with conn.cursor(row_factory=class_row(UserRow)) as cur:
+        row = cur.execute(_USER_ROW_SQL + "WHERE u.id = %s", (user_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no user {user_id}", code="user_not_found")
+    return row
+
+
+def _revoke_sessions(conn: psycopg.Connection[Any], user_id: int, now: datetime) -> None:
+    from web.auth.sessions import revoke_user  # sessions imports this module
+
+    revoke_user(conn, user_id=user_id, now=now)
+
+
+def set_disabled(conn: psycopg.Connection[Any], user_id: int, *, disabled: bool, now: datetime) -> UserRow:
+    """Disable (every session ends at once) or enable a user."""
+    with conn.transaction():
+        cur = conn.execute(
+            "UPDATE app_user SET disabled_at = CASE WHEN %s THEN coalesce(disabled_at, %s) END WHERE id = %s",
+            (disabled, now, user_id),
+        )
+        if cur.rowcount == 0:
+            raise NotFoundError(f"no user {user_id}", code="user_not_found")
+        if disabled:
+            _revoke_sessions(conn, user_id, now)
+    return get_user(conn, user_id)
+
+
+def reset_password(conn: psycopg.Connection[Any], user_id: int, *, now: datetime) -> str:
+    """Give a user a new random password (returned once, stored only hashed) and end their sessions."""
+    password = generate_password()
+    with conn.transaction():
+        cur = conn.execute(
+            "UPDATE app_user SET password_hash = %s WHERE id = %s", (hash_password(password), user_id)
+        )
+        if cur.rowcount == 0:
+            raise NotFoundError(f"no user {user_id}", code="user_not_found")
+        _revoke_sessions(conn, user_id, now)
+    return password
+
+
+def set_password(conn: psycopg.Connection[Any], username: str, password: str) -> bool:
+    """Set a user's password by name (demo seeding); False when there is no such user."""
+    if len(password) < MIN_LENGTH:
+        raise ValidationFailed(f"password must have at least {MIN_LENGTH} characters", code="weak_password")
+    with conn.transaction():
+        cur = conn.execute(
+            "UPDATE app_user SET password_hash = %s WHERE username = %s", (hash_password(password), username)
+        )
+    return cur.rowcount > 0
+
+
+def _history(conn: psycopg.Connection[Any], *, username: str, ip: str, now: datetime) -> throttle.History:
     row = conn.execute(
-        "SELECT count(*) FILTER (WHERE username = %(u)s), count(*) FILTER (WHERE ip = %(ip)s) "
-        "FROM login_attempt WHERE at > %(since)s AND NOT ok AND (username = %(u)s OR ip = %(ip)s) "
-        "AND at > coalesce((SELECT max(at) FROM login_attempt WHERE ok AND username = %(u)s), '-infinity')",
-        {"u": username, "ip": ip, "since": since},
+        "SELECT count(*) FILTER (WHERE ip = %(ip)s AND NOT ok AND at > coalesce((SELECT max(at) FROM login_attempt"
+        " WHERE ok AND username = %(u)s AND ip = %(ip)s AND at > %(since)s), '-infinity')),"
+        " max(at) FILTER (WHERE ip = %(ip)s AND NOT ok), count(*) FILTER (WHERE NOT ok) "
+        "FROM login_attempt WHERE username = %(u)s AND at > %(since)s",
+        {"u": username, "ip": ip, "since": now - throttle.WINDOW},
     ).fetchone()
     assert row is not None
-    if row[0] >= MAX_FAILURES_PER_USER or row[1] >= MAX_FAILURES_PER_IP:
-        raise Throttled(
-            "too many failed logins; try again later", retry_after=int(THROTTLE_WINDOW.total_seconds())
-        )
+    return throttle.History(pair_failures=row[0], last_failure=row[1], account_failures=row[2])
 
 
 def authenticate(
     conn: psycopg.Connection[Any], *, username: str, password: str, ip: str, now: datetime
 ) -> Principal:
-    """Check a password, recording the attempt; raises Throttled or NotAuthenticated."""
-    _check_throttle(conn, username=username, ip=ip, now=now)
-    row = conn.execute(
-        "SELECT id, password_hash FROM app_user WHERE username = %s AND disabled_at IS NULL", (username,)
-    ).fetchone()
-    ok = verify_password(row[1] if row else None, password)
+    """Check a password, recording the attempt; raises Throttled or NotAuthenticated.
+
+    Throttling is per (username, address) pair with backoff (``web.auth.throttle``): a pair with no
+    failures is never refused. The check, the verification and the record of the attempt run under one
+    advisory lock per pair, so concurrent guesses from one place cannot all slip past the check.
+    """
+    if not 1 <= len(username) <= 64 or not 1 <= len(password) <= MAX_LENGTH:
+        raise NotAuthenticated("wrong username or password", code="bad_credentials")  # before any hashing
     with conn.transaction():
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"login\x1f{username}\x1f{ip}",)
+        )
+        wait = throttle.retry_after(_history(conn, username=username, ip=ip, now=now), now)
+        if wait > 0:
+            raise Throttled("too many failed logins from here; try again later", retry_after=wait)
+        row = conn.execute(
+            "SELECT id, password_hash FROM app_user WHERE username = %s AND disabled_at IS NULL", (username,)
+        ).fetchone()
+        ok = verify_password(row[1] if row else None, password) and row is not None
         conn.execute(
             "INSERT INTO login_attempt (at, username, ip, ok) VALUES (%s, %s, %s, %s)",
             (now, username, ip, ok),

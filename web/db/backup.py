@@ -59,5 +59,16 @@ def restore(admin_url: str, path: Path, *, target_db: str, owner: str) -> None:
     )  # fmt: skip
     with psycopg.connect(target_url, autocommit=True) as conn:
         conn.execute("SELECT timescaledb_post_restore()")
+        _keep_audit_append_only(conn, owner)
     if proc.returncode != 0:
         raise RuntimeError(f"pg_restore failed: {proc.stderr.strip()[-800:]}")
+
+
+def _keep_audit_append_only(conn: psycopg.Connection, owner: str) -> None:
+    """A restored audit log (migration 0006) stays append-only: its owner role must not be one of ``owner``'s
+    (a fresh stack grants it until its own database is migrated)."""
+    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'audit'").fetchone() is None:
+        return
+    member = conn.execute("SELECT pg_has_role(%s, 'eldercare_audit', 'MEMBER')", (owner,)).fetchone()
+    if member and member[0]:
+        conn.execute(sql.SQL("REVOKE eldercare_audit FROM {}").format(sql.Identifier(owner)))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -27,12 +30,26 @@ STATIONS = (
     DemoStation("st-huixing", "回兴街道社区养老服务站", 29.7005, 106.6117, TravelMode.WALK),
 )
 
-# Demo logins only: the demo runs in development mode on loopback; production refuses default secrets.
+# Demo logins only: the demo runs in development mode on loopback. Their password is random per stack
+# (``demo_password``), printed when it is made and kept only in the stack directory (mode 600).
 DEMO_USERS = (
     ("admin", "区民政局管理员 District admin", "admin", [STATION.id for STATION in STATIONS]),
     ("staff-longxi", "龙溪站值班员 Longxi duty staff", "staff", ["st-longxi"]),
 )
-DEMO_PASSWORD = "demo-password-2026"
+PASSWORD_FILE = "demo-password"
+
+
+def demo_password(stack_dir: Path) -> tuple[str, bool]:
+    """The stack's demo password, made on first use; returns it and whether it was made just now."""
+    path = stack_dir / PASSWORD_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip(), False
+    password = secrets.token_urlsafe(12)
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(password + "\n")
+    return password, True
 
 
 def seed_stations(conn: psycopg.Connection) -> int:

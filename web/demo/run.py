@@ -52,21 +52,39 @@ def summary(conn: psycopg.Connection) -> dict[str, int | None]:
     return out
 
 
-def _seed(conn: psycopg.Connection, console: Console) -> None:
+def _seed(conn: psycopg.Connection, console: Console, password: str, *, fresh: bool) -> None:
+    """Stations and the demo logins; a new stack password (``fresh``) also replaces older demo passwords."""
     created = neighbourhood.seed_stations(conn)
     console.print(f"[green]✓[/] stations: {len(neighbourhood.STATIONS)} ({created} new)")
     try:
         from web.auth.principal import Role
-        from web.auth.users import create_user
+        from web.auth.users import create_user, set_password
     except ImportError:  # the web layer is not in this build
         return
     for username, name, role, stations in neighbourhood.DEMO_USERS:
         try:
-            create_user(conn, username=username, name=name, role=Role(role), password=neighbourhood.DEMO_PASSWORD,
+            create_user(conn, username=username, name=name, role=Role(role), password=password,
                         station_ids=stations)  # fmt: skip
             conn.commit()
         except ConflictError:
             conn.rollback()
+            if fresh:
+                set_password(conn, username, password)
+
+
+def _print_logins(console: Console, cfg: DemoConfig, password: str, *, fresh: bool) -> None:
+    """The demo logins; the password only when it was just made (afterwards: where it is kept)."""
+    shown = password if fresh else "(see below)"
+    for username, name, role, _st in neighbourhood.DEMO_USERS:
+        console.print(f"  login {username:14} / {shown}   ({role}: {name})")
+    console.print("  caregivers: cg-longxi-1 … (same password) / 护理员账号同一密码")
+    if fresh:
+        console.print("  this password is shown once / 密码仅显示一次; "
+                      f"kept for the demo in {cfg.stack_dir / neighbourhood.PASSWORD_FILE} (mode 600)")  # fmt: skip
+    else:
+        console.print(
+            f"  password / 密码: {cfg.stack_dir / neighbourhood.PASSWORD_FILE} (made on the first run)"
+        )
 
 
 def _plan_today(conn: psycopg.Connection, console: Console) -> None:
@@ -78,7 +96,9 @@ def _plan_today(conn: psycopg.Connection, console: Console) -> None:
     console.print(f"[green]✓[/] service plans: {seed.service_plans(conn, day)}")
     for st in neighbourhood.STATIONS:
         with console.status(f"planning {st.name} {day}…") as status:
-            stored = plan_day(conn, st.id, day, time_limit_s=5, progress=status.update)
+            stored = plan_day(
+                conn, st.id, day, time_limit_s=5, progress=status.update, now=datetime.now(DEFAULT_TZ)
+            )
         visits = sum(len(r.visits) for r in stored.plan.routes)
         console.print(f"[green]✓[/] plan {st.id}: {visits} visits, {len(stored.plan.unassigned)} unassigned"
                       f" ({stored.plan.status.value})")  # fmt: skip
@@ -139,10 +159,9 @@ def run_demo(
             psycopg.connect(settings.db().conninfo()) as conn,
             Supervisor(cfg.stack_dir / "logs", on_event=lambda m: console.print(f"[green]✓[/] {m}")) as sup,
         ):
-            _seed(conn, console)
-            carers = seed.caregivers(
-                conn, [st.id for st in neighbourhood.STATIONS], neighbourhood.DEMO_PASSWORD
-            )
+            password, fresh = neighbourhood.demo_password(cfg.stack_dir)
+            _seed(conn, console, password, fresh=fresh)
+            carers = seed.caregivers(conn, [st.id for st in neighbourhood.STATIONS], password, reset=fresh)
             console.print(
                 f"[green]✓[/] caregivers: {len(carers)} (each with a phone login, password as below)"
             )
@@ -151,18 +170,17 @@ def run_demo(
                     sup.start(spec)
             _plan_today(conn, console)
             if "serve" in cfg.available:
-                bots = DemoBots(f"http://127.0.0.1:{cfg.port}", officer=("admin", neighbourhood.DEMO_PASSWORD),
-                                caregivers=carers, password=neighbourhood.DEMO_PASSWORD, speed=cfg.speed * 3)  # fmt: skip
+                bots = DemoBots(f"http://127.0.0.1:{cfg.port}", officer=("admin", password),
+                                caregivers=carers, password=password, speed=cfg.speed * 3)  # fmt: skip
                 bots.start()
             if "serve" in cfg.available:
                 console.print(f"\n  dashboard / 社区中心大屏   http://127.0.0.1:{cfg.port}/")
                 console.print(f"  caregivers / 护理员手机端  http://127.0.0.1:{cfg.port}/m")
-                for username, name, role, _st in neighbourhood.DEMO_USERS:
-                    console.print(f"  login {username:14} / {neighbourhood.DEMO_PASSWORD}   ({role}: {name})")
+                _print_logins(console, cfg, password, fresh=fresh)
             console.print("  Ctrl-C stops everything.\n")
             while not stop["now"] and (cfg.seconds is None or time.monotonic() - started < cfg.seconds):
                 time.sleep(2.0)
-                sup.check()
+                sup.check(restart=True)
                 if on_tick is not None:
                     on_tick(summary(conn))
             console.print("stopping…")

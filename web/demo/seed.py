@@ -12,7 +12,7 @@ from devices.errors import ConflictError
 from dispatcher.generate import add_service_plan
 from dispatcher.records import CaregiverSpec, ShiftSpec, upsert_caregiver
 from web.auth.principal import Role
-from web.auth.users import create_user
+from web.auth.users import create_user, set_password
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何罗"
 DAY = [ShiftSpec(start="08:00", end="17:00")]
@@ -36,8 +36,13 @@ def _pick(key: str, n: int) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % n
 
 
-def caregivers(conn: psycopg.Connection[Any], station_ids: list[str], password: str) -> list[str]:
-    """A roster per station and a caregiver login for each (username = caregiver id); returns the ids."""
+def caregivers(
+    conn: psycopg.Connection[Any], station_ids: list[str], password: str, *, reset: bool = False
+) -> list[str]:
+    """A roster per station and a caregiver login for each (username = caregiver id); returns the ids.
+
+    ``reset``: existing logins get ``password`` too (a new stack password replaces an older one).
+    """
     ids: list[str] = []
     for station_id in station_ids:
         short = station_id.removeprefix("st-")
@@ -54,6 +59,8 @@ def caregivers(conn: psycopg.Connection[Any], station_ids: list[str], password: 
                 conn.commit()
             except ConflictError:
                 conn.rollback()
+                if reset:
+                    set_password(conn, cg, password)
             ids.append(cg)
     return ids
 

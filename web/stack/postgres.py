@@ -14,6 +14,7 @@ from psycopg import sql
 from web.stack.proc import StackError, chown_tree, pid_alive, read_pid
 
 APP_ROLE = "eldercare"
+AUDIT_OWNER = "eldercare_audit"  # owns the audit log, so the application role can only append to it
 APP_DB = "eldercare"
 SUPERUSER = "postgres"
 
@@ -142,6 +143,8 @@ def bootstrap(paths: PgPaths, *, port: int, app_password: str) -> None:
             )
         )
         conn.execute(sql.SQL("GRANT pg_read_all_settings TO {}").format(sql.Identifier(APP_ROLE)))
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (AUDIT_OWNER,)).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(AUDIT_OWNER)))
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (APP_DB,)).fetchone():
             conn.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(
@@ -150,6 +153,20 @@ def bootstrap(paths: PgPaths, *, port: int, app_password: str) -> None:
             )
     with psycopg.connect(admin_conninfo(paths, port, APP_DB), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        _audit_membership(conn)
+
+
+def _audit_membership(conn: psycopg.Connection) -> None:
+    """Until migration 0006 has handed the audit log to its own role (schema ``audit`` exists), the application
+    role is a member of that role WITH ADMIN OPTION, so the migration can do it and then revoke the membership
+    itself; once it has, the application role is never a member again (it could undo the append-only log)."""
+    sealed = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'audit'").fetchone() is not None
+    member = conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (APP_ROLE, AUDIT_OWNER)).fetchone()
+    roles = (sql.Identifier(AUDIT_OWNER), sql.Identifier(APP_ROLE))
+    if sealed and member and member[0]:
+        conn.execute(sql.SQL("REVOKE {} FROM {}").format(*roles))
+    elif not sealed and not (member and member[0]):
+        conn.execute(sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(*roles))
 
 
 def health(url: str) -> tuple[bool, str]:

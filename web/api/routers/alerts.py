@@ -20,7 +20,7 @@ from web.api import audit
 from web.api.deps import Conn, Staff, User, access_reason, client_ip, now
 from web.api.models import problems
 from web.api.routers.stations import check_station
-from web.api.scope import home_scope, resident_scope
+from web.api.scope import home_scope, in_station_scope, resident_scope
 from web.auth.principal import Principal, Role
 
 router = APIRouter(tags=["alerts"])
@@ -58,6 +58,7 @@ class AlertRead(BaseModel):
     resolved_at: datetime | None
     resolved_by: str | None
     outcome: str | None
+    family_acknowledged_at: datetime | None = None  # a relative has seen it (the ladder goes on)
     notes: str
 
 
@@ -100,7 +101,9 @@ class Suggestion(BaseModel):
 
 
 _SELECT = sql.SQL(
-    "SELECT a.*, r.name AS resident_name, h.address FROM alert a JOIN home h ON h.id = a.home_id "
+    "SELECT a.*, r.name AS resident_name, h.address, (SELECT max(e.at) FROM alert_event e WHERE "
+    "e.alert_id = a.id AND e.action = 'family_acknowledged') AS family_acknowledged_at "
+    "FROM alert a JOIN home h ON h.id = a.home_id "
     "LEFT JOIN resident r ON r.id = a.resident_id WHERE {} AND ({})"
 )
 
@@ -162,24 +165,32 @@ def get_alert(alert_id: int, request: Request, conn: Conn, user: User) -> AlertD
     return AlertDetail(**row, history=[AlertEvent(**e) for e in store.history(conn, alert_id)])
 
 
-def _after(conn: Conn, user: Principal, alert_id: int) -> AlertRead:
-    return AlertRead(**_scoped(conn, user, alert_id))
+def _after(request: Request, conn: Conn, user: Principal, alert_id: int, action: str) -> AlertRead:
+    """The alert after an action, audited: the answer carries the resident's name, address and evidence."""
+    row = _scoped(conn, user, alert_id)
+    ids = [row["resident_id"]] if row.get("resident_id") else []
+    audit.read(request, conn, user, f"alert/{alert_id}", ids, f"alert {action}", action=action)
+    return AlertRead(**row)
 
 
 @router.post("/alerts/{alert_id}/ack", responses=problems(401, 403, 404, 409))
-def acknowledge(alert_id: int, conn: Conn, user: User) -> AlertRead:
-    """Acknowledge (staff, admins, and family members of the resident); stops the escalation ladder."""
+def acknowledge(alert_id: int, request: Request, conn: Conn, user: User) -> AlertRead:
+    """Acknowledge. Staff and admins: the alert is acknowledged and the ladder stops. A relative: recorded
+    in the history (``family_acknowledged``) and shown, but staff, manager and reminder steps go on."""
     if user.role is Role.CAREGIVER:
         raise PermissionDenied("caregivers acknowledge through their assigned task", code="forbidden_role")
     with conn.transaction():
         _scoped(conn, user, alert_id)
-        store.acknowledge(conn, alert_id, actor=_actor(user))
-    return _after(conn, user, alert_id)
+        if user.role is Role.FAMILY:
+            store.family_acknowledge(conn, alert_id, actor=_actor(user))
+        else:
+            store.acknowledge(conn, alert_id, actor=_actor(user))
+    return _after(request, conn, user, alert_id, "ack")
 
 
 def _check_caregiver(conn: Conn, user: Principal, caregiver_id: str, station_id: str | None) -> None:
     row = conn.execute("SELECT station_id FROM caregiver WHERE id = %s", (caregiver_id,)).fetchone()
-    if row is None:
+    if row is None or not in_station_scope(conn, user, row[0]):  # another station's: as if absent
         raise NotFoundError(f"no caregiver {caregiver_id!r}")
     if user.role is not Role.ADMIN and row[0] != station_id:
         raise PermissionDenied(
@@ -204,7 +215,7 @@ def assign(alert_id: int, body: AssignBody, request: Request, conn: Conn, user: 
                 caregiver_id=body.caregiver_id,
             )
         store.assign(conn, alert_id, actor=_actor(user), caregiver_id=body.caregiver_id, task_id=task_id)
-    return _after(conn, user, alert_id)
+    return _after(request, conn, user, alert_id, "assign")
 
 
 @router.get("/alerts/{alert_id}/suggestions", responses=problems(401, 403, 404))
@@ -217,21 +228,21 @@ def suggestions(alert_id: int, request: Request, conn: Conn, user: Staff) -> lis
 
 
 @router.post("/alerts/{alert_id}/resolve", responses=problems(401, 403, 404, 409, 422))
-def resolve(alert_id: int, body: ResolveBody, conn: Conn, user: Staff) -> AlertRead:
+def resolve(alert_id: int, body: ResolveBody, request: Request, conn: Conn, user: Staff) -> AlertRead:
     """Close it with an outcome and notes; the outcome tunes the resident's routine-rule sensitivity."""
     with conn.transaction():
         _scoped(conn, user, alert_id)
         store.resolve(conn, alert_id, actor=_actor(user), outcome=body.outcome, notes=body.notes)
-    return _after(conn, user, alert_id)
+    return _after(request, conn, user, alert_id, "resolve")
 
 
 @router.post("/alerts/{alert_id}/notes", responses=problems(401, 403, 404, 422))
-def add_note(alert_id: int, body: NoteBody, conn: Conn, user: Staff) -> AlertRead:
+def add_note(alert_id: int, body: NoteBody, request: Request, conn: Conn, user: Staff) -> AlertRead:
     """Add a note to the alert's record."""
     with conn.transaction():
         _scoped(conn, user, alert_id)
         store.add_note(conn, alert_id, actor=_actor(user), note=body.note)
-    return _after(conn, user, alert_id)
+    return _after(request, conn, user, alert_id, "note")
 
 
 def _station_in_scope(conn: Conn, user: Principal, station_id: str) -> None:
@@ -250,11 +261,16 @@ def get_escalation(station_id: str, conn: Conn, user: Staff) -> dict[str, Any]:
 
 
 @router.put("/stations/{station_id}/escalation", responses=problems(401, 403, 404, 422))
-def put_escalation(station_id: str, body: dict[str, Any], conn: Conn, user: Staff) -> dict[str, Any]:
+def put_escalation(
+    station_id: str, body: dict[str, Any], request: Request, conn: Conn, user: Staff
+) -> dict[str, Any]:
     """Replace the station's ladder; refused with the field and the reason when invalid."""
     _station_in_scope(conn, user, station_id)
     with conn.transaction():
-        policy = save_policy(conn, station_id, body, actor=_actor(user))
+        policy = save_policy(
+            conn, station_id, body, actor=_actor(user),
+            webhook_allowlist=request.app.state.settings.notify().webhook_allowlist,
+        )  # fmt: skip
     return policy.model_dump(mode="json")
 
 
@@ -265,17 +281,21 @@ def _resident_in_scope(conn: Conn, user: Principal, resident_id: str) -> None:
 
 
 @router.get("/residents/{resident_id}/rule-settings", responses=problems(401, 403, 404))
-def get_rule_settings(resident_id: str, conn: Conn, user: Staff) -> dict[str, Any]:
-    """The resident's rule settings (sensitivity, quiet hours, away mode, overrides), defaults filled in."""
+def get_rule_settings(resident_id: str, request: Request, conn: Conn, user: Staff) -> dict[str, Any]:
+    """The resident's rule settings (sensitivity, quiet hours, away mode, overrides), defaults filled in.
+    Audited: away and hospital periods are health data."""
     _resident_in_scope(conn, user, resident_id)
     row = conn.execute(
         "SELECT settings FROM resident_rule_settings WHERE resident_id = %s", (resident_id,)
     ).fetchone()
+    audit.read(request, conn, user, f"resident/{resident_id}/rule-settings", [resident_id], "rule settings")
     return validate_settings(row[0] if row else {}).model_dump(mode="json")
 
 
 @router.put("/residents/{resident_id}/rule-settings", responses=problems(401, 403, 404, 422))
-def put_rule_settings(resident_id: str, body: dict[str, Any], conn: Conn, user: Staff) -> dict[str, Any]:
+def put_rule_settings(
+    resident_id: str, body: dict[str, Any], request: Request, conn: Conn, user: Staff
+) -> dict[str, Any]:
     """Validate and save; the rules process picks the change up within its refresh interval."""
     _resident_in_scope(conn, user, resident_id)
     settings = validate_settings(body)
@@ -286,4 +306,8 @@ def put_rule_settings(resident_id: str, body: dict[str, Any], conn: Conn, user: 
             "updated_by = excluded.updated_by",
             (resident_id, settings.model_dump_json(exclude_defaults=True), _actor(user)),
         )
+    audit.read(
+        request, conn, user, f"resident/{resident_id}/rule-settings", [resident_id], "rule settings saved",
+        action="write",
+    )  # fmt: skip
     return settings.model_dump(mode="json")

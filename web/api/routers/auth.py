@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request, Response
 
 from web.api.deps import ACCESS_COOKIE, REFRESH_COOKIE, Conn, User, bearer_or_cookie, client_ip, now
@@ -22,6 +24,11 @@ def me_read(p: Principal) -> MeRead:
     )  # fmt: skip
 
 
+def max_age(request: Request) -> timedelta:
+    """The absolute session lifetime (``ELDERCARE_SESSION_MAX_HOURS``)."""
+    return timedelta(hours=request.app.state.settings.session_max_hours)
+
+
 def _set_cookies(request: Request, response: Response, tokens: sessions.Tokens) -> None:
     secure = bool(request.app.state.cookie_secure)
     response.set_cookie(
@@ -36,7 +43,8 @@ def _set_cookies(request: Request, response: Response, tokens: sessions.Tokens) 
 
 @router.post("/auth/login", responses=problems(401, 422, 429))
 def login(body: LoginIn, request: Request, response: Response, conn: Conn) -> LoginRead:
-    """Check the password (throttled per account and address); sets HttpOnly cookies, also returns a bearer token."""
+    """Check the password (throttled per account and client address, with backoff; a client with no failed
+    attempts is never refused); sets HttpOnly cookies, also returns a bearer token."""
     at = now(request)
     principal = users.authenticate(
         conn, username=body.username, password=body.password, ip=client_ip(request), now=at
@@ -47,6 +55,7 @@ def login(body: LoginIn, request: Request, response: Response, conn: Conn) -> Lo
         now=at,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
+        max_age=max_age(request),
     )
     _set_cookies(request, response, tokens)
     return LoginRead(
@@ -56,11 +65,12 @@ def login(body: LoginIn, request: Request, response: Response, conn: Conn) -> Lo
 
 @router.post("/auth/refresh", responses=problems(401))
 def refresh(request: Request, response: Response, conn: Conn) -> LoginRead:
-    """Rotate the session's tokens with the refresh cookie (or ``X-Refresh-Token``)."""
+    """Rotate the session's tokens with the refresh cookie (or ``X-Refresh-Token``), within the session's
+    absolute lifetime (then 401: log in again)."""
     token = request.headers.get("x-refresh-token") or request.cookies.get(REFRESH_COOKIE)
     if not token:
         raise NotAuthenticated("no refresh token", code="not_authenticated")
-    tokens, user_id = sessions.refresh(conn, refresh_token=token, now=now(request))
+    tokens, user_id = sessions.refresh(conn, refresh_token=token, now=now(request), max_age=max_age(request))
     _set_cookies(request, response, tokens)
     principal = users.load_principal(conn, user_id=user_id)
     return LoginRead(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -9,13 +10,16 @@ from fastapi import APIRouter, Query, Request
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 
-from devices.errors import NotFoundError, PermissionDenied
-from dispatcher import plan_store, service
+from devices.errors import ConflictError, EldercareError, NotFoundError, PermissionDenied
+from dispatcher import plan_store
+from dispatcher.errors import InvalidProblem
 from dispatcher.records import DEFAULT_TZ
 from dispatcher.visits import Action, VisitAction, record, visits_for_caregiver
+from monitor import live
 from web.api import audit
 from web.api.deps import Conn, Staff, User, access_reason, client_ip, now
 from web.api.models import problems
+from web.api.plan_jobs import PlanJob, PlanJobs
 from web.api.routers.stations import check_station
 from web.api.scope import station_scope
 from web.auth.principal import Principal
@@ -88,8 +92,18 @@ def _today(request: Request) -> date:
 
 @router.get("/my/visits", responses=problems(401, 403))
 def my_visits(request: Request, conn: Conn, user: User, day: date | None = None) -> list[MyVisit]:
-    """The caller's visits of a day (default today), in order, with what they need at the door."""
-    rows = visits_for_caregiver(conn, _caregiver(user), day or _today(request))
+    """The caller's visits of today (the stations' local day, Asia/Shanghai), in order, with what they need
+    at the door: today's current plan and the visits they checked in on today.
+
+    Door codes, names and care notes are given for today only: any other ``day`` is refused with 403
+    (code ``not_today``) rather than an empty list, so a phone whose date is wrong says why."""
+    caregiver_id, today = _caregiver(user), _today(request)
+    if day is not None and day != today:
+        raise PermissionDenied(
+            f"caregivers see only today's visits ({today.isoformat()}), not {day.isoformat()}",
+            code="not_today",
+        )
+    rows = visits_for_caregiver(conn, caregiver_id, today)
     audit.record(
         conn, principal=user, action="read", resource="visits",
         resident_ids=sorted({r["resident_id"] for r in rows if r["resident_id"]}),
@@ -101,8 +115,67 @@ def my_visits(request: Request, conn: Conn, user: User, day: date | None = None)
 def _act(
     request: Request, conn: Conn, user: Principal, task_id: int, action: Action, body: VisitAction
 ) -> VisitState:
-    state = record(conn, _caregiver(user), task_id, action, body, now(request))
+    caregiver_id = _caregiver(user)
+    try:
+        state = record(conn, caregiver_id, task_id, action, body, now(request))
+    except (NotFoundError, ConflictError, InvalidProblem) as exc:
+        _rejected(conn, user, caregiver_id, task_id, action, body, exc)
+        raise
     return VisitState(**state)
+
+
+def _rejected(
+    conn: Conn,
+    user: Principal,
+    caregiver_id: str,
+    task_id: int,
+    action: Action,
+    body: VisitAction,
+    exc: EldercareError,
+) -> None:
+    """Tell the station's staff that a phone action was refused (the phone shows it to the caregiver too):
+    a ``task`` live event with ``action = rejected``, listed by ``GET /stations/{id}/rejected-actions``."""
+    with conn.transaction():
+        row = conn.execute("SELECT station_id, home_id FROM task WHERE id = %s", (task_id,)).fetchone()
+        station_id = row[0] if row else (user.station_ids[0] if user.station_ids else None)
+        live.publish(
+            conn, topic="task", subject_id=str(task_id), station_id=station_id, home_id=row[1] if row else None,
+            body={"task_id": task_id, "action": "rejected", "rejected_action": action, "caregiver_id": caregiver_id,
+                  "code": exc.code, "reason": exc.message[:300], "client_action_id": body.client_action_id,
+                  "at": body.at.isoformat() if body.at else None},
+        )  # fmt: skip
+
+
+class RejectedAction(BaseModel):
+    at: datetime
+    task_id: int
+    action: str
+    caregiver_id: str
+    code: str
+    reason: str
+    client_action_id: str
+
+
+@router.get("/stations/{station_id}/rejected-actions", responses=problems(401, 403, 404))
+def rejected_actions(
+    station_id: str, request: Request, conn: Conn, user: Staff, day: Annotated[date | None, Query()] = None
+) -> list[RejectedAction]:
+    """Check-ins and check-outs the server refused from caregivers' phones on a day (newest first): a visit
+    moved by a re-plan (404), out of order (409), a phone clock running fast (422)."""
+    check_station(conn, user, station_id)
+    the_day = day or _today(request)
+    rows = conn.execute(
+        """SELECT at, (body->>'task_id')::bigint, body->>'rejected_action', body->>'caregiver_id', body->>'code',
+                  body->>'reason', body->>'client_action_id'
+           FROM live_event WHERE topic = 'task' AND station_id = %s AND body->>'action' = 'rejected'
+             AND (at AT TIME ZONE 'Asia/Shanghai')::date = %s ORDER BY id DESC LIMIT 500""",
+        (station_id, the_day),
+    ).fetchall()
+    return [
+        RejectedAction(at=r[0], task_id=r[1], action=r[2], caregiver_id=r[3], code=r[4], reason=r[5],
+                       client_action_id=r[6])
+        for r in rows
+    ]  # fmt: skip
 
 
 @router.post("/my/visits/{task_id}/check-in", responses=problems(401, 403, 404, 409, 422))
@@ -139,15 +212,65 @@ def get_plan(
     stored = plan_store.current(conn, station_id, the_day)
     if stored is None:
         raise NotFoundError(f"no plan for {station_id} on {the_day}")
+    homes = audit.residents_of_homes(conn, (t.home_id for t in stored.plan.problem.tasks))
+    audit.read(request, conn, user, f"station/{station_id}/plan/{the_day}", homes, "station plan")
     return _read(conn, station_id, the_day, stored)
 
 
-@router.post("/stations/{station_id}/plan", responses=problems(401, 403, 404, 422))
-def make_plan(station_id: str, body: PlanRequest, conn: Conn, user: Staff) -> PlanRead:
-    """Generate the day's tasks and solve the station-day (a new version; the old ones are kept)."""
+class PlanJobRead(BaseModel):
+    """A run-plan job: ``queued`` → ``running`` → ``done`` (with the version it stored) or ``failed``."""
+
+    id: str
+    station_id: str
+    day: date
+    state: str
+    progress: list[str]
+    version: int | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+_JOBS_LOCK = threading.Lock()
+
+
+def _jobs(request: Request) -> PlanJobs:
+    """The app's run-plan jobs (made on first use: sync endpoints run on several threads)."""
+    with _JOBS_LOCK:
+        jobs: PlanJobs | None = getattr(request.app.state, "plan_jobs", None)
+        if jobs is None:
+            jobs = request.app.state.plan_jobs = PlanJobs(
+                request.app.state.settings.db().conninfo(), request.app.state.clock
+            )
+        return jobs
+
+
+def _job_read(job: PlanJob) -> PlanJobRead:
+    return PlanJobRead(
+        id=job.id, station_id=job.station_id, day=job.day, state=job.state, progress=list(job.progress),
+        version=job.version, error=job.error, started_at=job.started_at, finished_at=job.finished_at,
+    )  # fmt: skip
+
+
+@router.post("/stations/{station_id}/plan", status_code=202, responses=problems(401, 403, 404, 422))
+def make_plan(station_id: str, body: PlanRequest, request: Request, conn: Conn, user: Staff) -> PlanJobRead:
+    """Start planning the station-day in the background (202 with the job; poll it for progress and result).
+
+    Tasks are generated from the service plans; visits started or done are kept as they happened and, for
+    today, only what is still ahead is planned. The result is a new version (the old ones are kept).
+    """
     check_station(conn, user, station_id)
-    stored = service.plan_day(conn, station_id, body.day, time_limit_s=body.time_limit_s)
-    return _read(conn, station_id, body.day, stored)
+    return _job_read(_jobs(request).start(station_id, body.day, body.time_limit_s, user.id))
+
+
+@router.get("/stations/{station_id}/plan/jobs/{job_id}", responses=problems(401, 403, 404))
+def plan_job(station_id: str, job_id: str, request: Request, conn: Conn, user: Staff) -> PlanJobRead:
+    """A run-plan job's state, progress lines and the version it stored."""
+    check_station(conn, user, station_id)
+    job = _jobs(request).get(job_id)
+    if job is None or job.station_id != station_id:
+        raise NotFoundError(f"no plan job {job_id!r}")
+    return _job_read(job)
 
 
 class RouteLine(BaseModel):
@@ -173,6 +296,7 @@ def routes(request: Request, conn: Conn, user: Staff, day: date | None = None) -
         sql.SQL("SELECT s.id FROM station s WHERE {} ORDER BY s.id").format(station_scope(user))
     )
     out: list[RouteLine] = []
+    route_homes: set[str] = set()  # what the routes reveal: who is visited, in which order
     for (station_id,) in stations.fetchall():
         stored = plan_store.current(conn, station_id, the_day)
         if stored is None:
@@ -180,7 +304,9 @@ def routes(request: Request, conn: Conn, user: Staff, day: date | None = None) -
         problem = stored.plan.problem
         home = (problem.stations[0].lat, problem.stations[0].lon)
         where = {t.id: (t.lat, t.lon) for t in problem.tasks}
+        home_of = {t.id: t.home_id for t in problem.tasks}
         for r in stored.plan.routes:
+            route_homes.update(home_of[v.task_id] for v in r.visits if v.task_id in home_of)
             if r.visits:
                 stops = [where[v.task_id] for v in r.visits if v.task_id in where]
                 out.append(RouteLine(caregiver_id=r.caregiver_id, station_id=station_id,
@@ -188,4 +314,6 @@ def routes(request: Request, conn: Conn, user: Staff, day: date | None = None) -
     seen = {
         row[0]: (row[1], row[2]) for row in conn.execute(POSITIONS, (the_day, [r.caregiver_id for r in out]))
     }
+    residents = audit.residents_of_homes(conn, route_homes)
+    audit.read(request, conn, user, f"map/routes/{the_day}", residents, "caregiver routes")
     return [r.model_copy(update={"at": seen.get(r.caregiver_id)}) for r in out]

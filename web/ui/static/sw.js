@@ -1,5 +1,6 @@
-// Service worker: the caregiver app shell works offline; API calls always go to the network.
-const CACHE = "eldercare-shell-v2";
+// Service worker: the caregiver app shell works offline; API calls always go to the network and are never
+// cached, so no resident data is kept here (the page's own cache in localStorage is cleared at logout).
+const CACHE = "eldercare-shell-v3"; // bump when the shell changes
 const SHELL = ["/m", "/static/css/app.css", "/static/js/mobile.js", "/static/js/api.js", "/static/js/i18n.js",
   "/static/js/live.js", "/static/js/queue.js", "/static/manifest.webmanifest", "/static/icon.svg"];
 

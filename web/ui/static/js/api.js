@@ -17,7 +17,7 @@ export async function api(method, path, body) {
   }
   if (res.status === 204) return null;
   const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new ApiError(res.status, data.code || "error", data.message || res.statusText);
+  if (!res.ok) throw Object.assign(new ApiError(res.status, data.code || "error", data.message || res.statusText), { details: data.details });
   return data;
 }
 

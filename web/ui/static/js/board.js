@@ -72,6 +72,7 @@ export class AlertBoard {
       <article class="alert sev-${esc(a.severity)}" data-alert="${esc(a.id)}">
         <header><strong class="kind">${esc(kindName(a.kind))}</strong>
           <span class="status">${esc(t(a.status) || a.status)}</span>
+          ${a.family_acknowledged_at ? `<span class="family-ack">${t("familyAcknowledged")}</span>` : ""}
           <span data-countdown="${esc(a.id)}">${this.countdown(a)}</span></header>
         <div>${esc(a.resident_name || "")} · ${esc(a.address || a.home_id || "")}
           <time>${a.raised_at ? new Date(a.raised_at).toLocaleTimeString() : ""}</time>

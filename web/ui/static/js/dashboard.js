@@ -7,6 +7,8 @@ import { LiveFeed } from "./live.js";
 import { HomeMap } from "./map.js";
 import { showKpis } from "./kpis.js";
 import { PlanView } from "./plans.js";
+import { showUsers } from "./users.js";
+import { showAssessments } from "./assess.js";
 
 const $ = (sel) => document.querySelector(sel);
 let feed = null;
@@ -36,8 +38,10 @@ async function start(user) {
   $("#login").hidden = true; $("#app").hidden = false;
   $("#who").textContent = `${user.name} (${user.role})`;
   document.querySelector("nav [data-view=audit]").hidden = user.role !== "admin";
+  document.querySelector("nav [data-view=users]").hidden = user.role !== "admin";
   document.querySelector("nav [data-view=plans]").hidden = !["admin", "staff"].includes(user.role);
   document.querySelector("nav [data-view=kpis]").hidden = !["admin", "staff"].includes(user.role);
+  document.querySelector("nav [data-view=assess]").hidden = !["admin", "staff"].includes(user.role);
   const plans = new PlanView($("#plans"));
   const board = new AlertBoard($("#board"));
   const map = new HomeMap($("#map-canvas"), async (homeId) => { show("home"); await showHome($("#home"), homeId); });
@@ -54,8 +58,10 @@ async function start(user) {
     if (b.dataset.view === "map") await map.load();
     if (b.dataset.view === "home") await listHomes();
     if (b.dataset.view === "audit") await listAudit();
+    if (b.dataset.view === "users") await showUsers($("#users"), user);
     if (b.dataset.view === "plans") await plans.load();
     if (b.dataset.view === "kpis") await showKpis($("#kpis"));
+    if (b.dataset.view === "assess") await showAssessments($("#assess"));
   }));
   $("#sound").checked = board.sound;
   $("#sound").addEventListener("change", () => { board.sound = $("#sound").checked; localStorage.setItem("sound", board.sound ? "on" : "off"); });

@@ -2,10 +2,13 @@
 import { ApiError, esc, get, login, logout, me } from "./api.js";
 import { applyText, langSwitch, t } from "./i18n.js";
 import { LiveFeed } from "./live.js";
-import { enqueue, flush, pending } from "./queue.js";
+import { clear as clearQueue, discard, enqueue, flush, pending, rejected, retry } from "./queue.js";
 
 const $ = (sel) => document.querySelector(sel);
+const VISITS_KEY = "visits"; // today's visits for offline use (names, addresses, door codes): gone at logout
 let visits = [];
+let feed = null;
+let owner = null; // the logged-in user whose day the cache holds
 
 function position() {
   return new Promise((resolve) => {
@@ -43,9 +46,45 @@ function drawRoute() {
   });
 }
 
+// Why the server refused a queued action, in the caregiver's words, and what she can do about it.
+function refusal(reason) {
+  if (reason.status === 404) return t("rejectedMoved");
+  if (reason.status === 409) return t("rejectedState");
+  if (reason.status === 422 && reason.code === "clock_ahead") return t("rejectedClock");
+  if (reason.status === 422) return t("rejectedInvalid");
+  return t("rejectedOther");
+}
+
+function renderRejected() {
+  const box = $("#rejected");
+  const items = rejected();
+  box.hidden = !items.length;
+  box.innerHTML = items.length ? `<h2>${t("rejectedTitle")}</h2>` + items.map((i) => `
+    <article class="visit rejected" data-rejected="${esc(i.id)}" data-status="${esc(i.rejected.status)}">
+      <header><strong>${esc(t(i.label.action === "check-out" ? "checkOut" : i.label.action === "check-in" ? "checkIn" : i.label.action || ""))}</strong>
+        ${esc(t("taskKinds")[i.label.kind] || i.label.kind || "")} ${hhmm(i.label.start)} · ${esc(hhmm(i.body.at))}</header>
+      <p class="error" data-reason>${esc(refusal(i.rejected))}</p>
+      <p class="detail">${esc(i.rejected.status)} ${esc(i.rejected.message)}</p>
+      <div class="actions">
+        ${i.rejected.code === "clock_ahead" ? `<button data-retry-now>${t("retryServerTime")}</button>` : `<button data-retry>${t("retry")}</button>`}
+        <button data-discard>${t("discard")}</button>
+      </div>
+    </article>`).join("") : "";
+  box.querySelectorAll("[data-rejected]").forEach((card) => {
+    const id = card.dataset.rejected;
+    card.querySelector("[data-retry]")?.addEventListener("click", async () => { retry(id); await sync(); await load(); });
+    card.querySelector("[data-retry-now]")?.addEventListener("click", async () => { retry(id, { serverTime: true }); await sync(); await load(); });
+    card.querySelector("[data-discard]").addEventListener("click", async () => {
+      if (!confirm(t("confirmDiscard"))) return;
+      discard(id); await sync(); await load();
+    });
+  });
+}
+
 function render() {
   drawRoute();
-  const queued = pending();
+  renderRejected();
+  const queued = pending().filter((i) => !i.rejected);
   $("#queued").textContent = queued.length ? `${queued.length} ${t("queued")}` : "";
   if (!visits.length) { $("#visits").innerHTML = `<p class="empty">${t("noVisits")}</p>`; return; }
   $("#visits").innerHTML = visits.map((v, i) => `
@@ -77,48 +116,88 @@ async function act(button) {
     body.problem = card.querySelector("[data-problem]").checked;
   }
   const act = button.dataset.act;
-  enqueue(`/api/my/visits/${encodeURIComponent(visit.task_id)}/${act}`, body);
+  enqueue(`/api/my/visits/${encodeURIComponent(visit.task_id)}/${act}`, body,
+    { action: act, task_id: visit.task_id, kind: visit.kind, start: visit.planned_start });
   // optimistic; the server is the truth (the list reloads on the next task or plan event)
   if (act === "check-in") visit.status = "started";
   if (act === "check-out") visit.status = "done";
   if (act === "accept") visit.accepted = true;
   if (act === "decline") visits = visits.filter((v) => v !== visit);
   render();
-  await flush(render);
+  await sync();
+}
+
+// Send the queue; when the session is gone, ask her to log in again (the queue waits, then goes out).
+async function sync() {
+  const refused = rejected().length;
+  const result = await flush(render);
+  if (result === "login") askLogin();
+  if (rejected().length > refused) await load(); // undo the optimistic status: the server is the truth
+  else render();
+  return result;
+}
+
+function askLogin() {
+  const waiting = pending().length;
+  $("#login").hidden = false;
+  $("#login-note").textContent = waiting ? `${t("sessionEnded")} (${waiting} ${t("queued")})` : t("sessionEnded");
 }
 
 async function load() {
-  try { visits = await get("/api/my/visits"); localStorage.setItem("visits", JSON.stringify(visits)); }
-  catch (e) { visits = JSON.parse(localStorage.getItem("visits") || "[]"); }
+  try {
+    visits = await get("/api/my/visits");
+    localStorage.setItem(VISITS_KEY, JSON.stringify({ owner: owner, visits }));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) askLogin();
+    const cached = JSON.parse(localStorage.getItem(VISITS_KEY) || "{}");
+    visits = cached.owner === owner ? cached.visits || [] : []; // never another caregiver's day
+  }
   render();
 }
 
 async function start(user) {
-  $("#login").hidden = true; $("#app").hidden = false;
+  owner = user.id ?? user.username;
+  const cached = JSON.parse(localStorage.getItem(VISITS_KEY) || "{}");
+  if (cached.owner !== owner) localStorage.removeItem(VISITS_KEY);
+  $("#login").hidden = true; $("#app").hidden = false; $("#login-note").textContent = "";
   $("#who").textContent = user.name;
-  await flush(render);
+  await sync();
   await load();
-  new LiveFeed(async (ev) => {
+  if (feed) return; // logged in again after the session ended: the feed is already running
+  feed = new LiveFeed(async (ev) => {
     if (ev.topic !== "task" && ev.topic !== "plan") return;
     const known = new Set(visits.map((v) => v.task_id));
     await load();
     const fresh = visits.filter((v) => v.urgent && !known.has(v.task_id));
     if (fresh.length && navigator.vibrate) navigator.vibrate([300, 100, 300]); // a new urgent job
-  }).start();
+  });
+  feed.start();
+}
+
+// Logout leaves no resident data on the phone: the cached visits and the queue (its notes) are removed,
+// after one more try to send the queue and, if actions are still unsent, the caregiver's confirmation.
+async function logoutHere() {
+  await sync();
+  if (pending().length && !confirm(`${pending().length} ${t("confirmLogoutQueued")}`)) return;
+  await logout();
+  localStorage.removeItem(VISITS_KEY);
+  clearQueue();
+  location.reload();
 }
 
 async function main() {
   langSwitch($("#lang"), () => { applyText(document); render(); });
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
-  window.addEventListener("online", () => flush(render));
+  window.addEventListener("online", () => sync());
   $("#login-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     try { await start((await login($("#username").value, $("#password").value)).user); }
     catch (err) { $("#login-error").textContent = err instanceof ApiError && err.status === 429 ? t("throttled") : t("badLogin"); }
   });
-  $("#logout").addEventListener("click", async () => { await logout(); location.reload(); });
+  $("#logout").addEventListener("click", logoutHere);
   const user = await me().catch(() => null);
   if (user) await start(user);
+  else if (pending().length) askLogin(); // the session ended with actions still queued: they wait for her
 }
 
 main();

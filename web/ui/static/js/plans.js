@@ -21,7 +21,7 @@ export class PlanView {
         <button data-run>${t("runPlan")}</button>
         <progress data-progress hidden></progress> <span data-status></span>
       </div>
-      <div data-timeline class="timeline"></div><div data-diff></div><div data-unassigned></div>`;
+      <div data-timeline class="timeline"></div><div data-diff></div><div data-unassigned></div><div data-rejected></div>`;
     this.root.querySelector("[data-station]").addEventListener("change", (e) => { this.station = e.target.value; this.show(); });
     this.root.querySelector("[data-day]").addEventListener("change", (e) => { this.day = e.target.value; this.show(); });
     this.root.querySelector("[data-run]").addEventListener("click", () => this.run());
@@ -41,6 +41,7 @@ export class PlanView {
       return;
     }
     this.root.querySelector("[data-status]").textContent = `v${plan.version} · ${plan.body.status} · ${plan.reason}`;
+    this.rejected();
     box.innerHTML = this.timeline(plan.body);
     this.root.querySelector("[data-diff]").innerHTML = this.diff(plan.diff);
     const kinds = Object.fromEntries(plan.body.problem.tasks.map((task) => [task.id, task]));
@@ -79,25 +80,47 @@ export class PlanView {
       ${diff.urgent_start === null ? "" : `@ ${hhmm(diff.urgent_start)}`} · ${t("moved")}: ${diff.moved.length}, ${t("unchanged")}: ${diff.unchanged}<ul>${moved}</ul></div>`;
   }
 
+  // Run plan starts a background job (202) and polls it: the solve may take up to two minutes and must not
+  // hold the API's connections; the progress lines and the stored version show as they come.
   async run() {
     if (this.running || !this.station) return;
     this.running = true;
     const bar = this.root.querySelector("[data-progress]");
-    const limit = 10, began = Date.now();
+    const status = this.root.querySelector("[data-status]");
+    const limit = 10, began = Date.now(), station = this.station;
     bar.hidden = false; bar.max = limit; bar.value = 0;
     const timer = setInterval(() => { bar.value = Math.min(limit, (Date.now() - began) / 1000); }, 200);
-    this.root.querySelector("[data-status]").textContent = t("solving");
+    status.textContent = t("solving");
     try {
-      await post(`/api/stations/${encodeURIComponent(this.station)}/plan`, { day: this.day, time_limit_s: limit });
+      let job = await post(`/api/stations/${encodeURIComponent(station)}/plan`, { day: this.day, time_limit_s: limit });
+      const path = `/api/stations/${encodeURIComponent(station)}/plan/jobs/${encodeURIComponent(job.id)}`;
+      while (job.state === "queued" || job.state === "running") {
+        status.textContent = `${t(job.state === "queued" ? "planQueued" : "solving")} ${job.progress.length ? job.progress[job.progress.length - 1] : ""}`;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        job = await get(path);
+      }
+      if (job.state === "failed") throw new Error(`${t("planFailed")}: ${job.error || ""}`);
       await this.show();
+      status.textContent = `${t("planStored")} v${job.version} · ${status.textContent}`;
     } catch (e) {
-      this.root.querySelector("[data-status]").textContent = e.message;
+      status.textContent = e.message;
     } finally {
       clearInterval(timer); bar.hidden = true; this.running = false;
     }
   }
 
+  // Check-ins and check-outs the server refused from caregivers' phones today (visit moved, out of order,
+  // phone clock ahead): the caregiver sees them on the phone, the station sees them here.
+  async rejected() {
+    const box = this.root.querySelector("[data-rejected]");
+    if (!box || !this.station) return;
+    const rows = await get(`/api/stations/${encodeURIComponent(this.station)}/rejected-actions?day=${this.day}`).catch(() => []);
+    box.innerHTML = rows.length ? `<h3>${t("rejectedActions")} (${rows.length})</h3><ul>${rows.map((r) => `<li data-rejected-task="${esc(r.task_id)}">
+      ${esc(new Date(r.at).toLocaleTimeString())} · ${esc(r.caregiver_id)} · ${esc(r.action)} ${esc(r.task_id)}: ${esc(r.code)} — ${esc(r.reason)}</li>`).join("")}</ul>` : "";
+  }
+
   onEvent(ev) {
+    if (ev.topic === "task" && ev.body?.action === "rejected" && ev.station_id === this.station && !this.root.hidden) this.rejected();
     if (ev.topic === "plan" && ev.station_id === this.station && !this.root.hidden) this.show();
   }
 }
