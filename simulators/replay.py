@@ -160,6 +160,7 @@ class Replay:
     readings: list[Reading] = field(default_factory=list)
     unmapped: Counter[str] = field(default_factory=Counter)  # sensor name -> events not replayed
     unfit: list[str] = field(default_factory=list)  # events whose state does not fit the device kind
+    lines: list[int] = field(default_factory=list)  # the log line of each reading (same order)
 
 
 def _slug(home_id: str, sensor: str) -> str:
@@ -244,6 +245,7 @@ def replay(
         if values:
             seq[device.device_id] += 1
             out.readings.append(Reading(device.device_id, ts, seq[device.device_id], where.kind, values))
+            out.lines.append(event.line_no)
     out.home = Home(home_id, tuple(devices.values()))
     return out
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-import typer
 from psycopg.types.json import Jsonb
 
 from devices.errors import NotFoundError
@@ -21,7 +19,6 @@ from monitor.runner import homes as home_store
 from simulators.engine import HomeSim
 from simulators.home import Home
 from simulators.resident import make_persona
-from web.settings import Settings
 
 HISTORY_SEED = 7919  # the history's days are other days than the evaluated ones (same resident, same habits)
 
@@ -128,48 +125,3 @@ def store_away_periods(
         (resident_id, Jsonb(settings)),
     )
     return str(resident_id)
-
-
-def away_periods(texts: list[str] | None, *, tz: str) -> list[tuple[datetime, datetime]]:
-    """``--away`` values parsed (naive times are local in ``tz``); a bad one is a usage error."""
-    try:
-        return [parse_period(a, tz=ZoneInfo(tz)) for a in texts or []]
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--away") from None
-
-
-def register_casas(
-    s: Settings, casas: Path, home_id: str, station: str, away: list[tuple[datetime, datetime]], *, tz: str
-) -> tuple[float, timedelta, datetime | None]:
-    """Register the replay home and its away periods (moved as the replay moves the log) before the rules
-    start.
-
-    Returns:
-        The log's span in seconds, the shift the replay applies, and its first reading's (shifted) time.
-    """
-    from devices import registry
-    from simulators.casas import read_casas
-    from simulators.replay import INGEST_MAX_AGE, day_shift, replay
-    from simulators.station import register_homes
-
-    log_ = read_casas(casas, tz=ZoneInfo(tz))  # as `eldercare replay` reads it (its default --tz)
-    if not log_.events:
-        raise typer.BadParameter(f"{casas}: no events ({log_.summary()})", param_hint="--casas")
-    first, last = log_.events[0].ts, log_.events[-1].ts
-    shift = day_shift(first, last, now=datetime.now(UTC), max_age=INGEST_MAX_AGE)  # the replay's own shift
-    result = replay(log_, home_id=home_id, start=first + shift)
-    with psycopg.connect(s.db().conninfo()) as conn:
-        registry.add_station(conn, id=station, name="eval", lat=29.72, lon=106.63, travel_mode="ebike")
-        register_homes(conn, homes=[result.home], station_id=station, where=(29.72, 106.63), seed=0)
-        if away:
-            store_away_periods(conn, home_id=home_id, periods=[(a + shift, b + shift) for a, b in away])
-        conn.commit()
-    first_reading = result.readings[0].ts if result.readings else None
-    return (last - first).total_seconds(), shift, first_reading
-
-
-def first_stored(s: Settings, home_id: str) -> datetime | None:
-    """The earliest reading the replay stored for the home (to check the replay shifted as assumed)."""
-    with psycopg.connect(s.db().conninfo()) as conn:
-        row = conn.execute("SELECT min(time) FROM reading WHERE home_id = %s", (home_id,)).fetchone()
-    return row[0] if row else None

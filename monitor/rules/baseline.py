@@ -11,7 +11,7 @@ import dataclasses
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Self
@@ -25,14 +25,16 @@ from monitor.rules.waking import wake_deadlines
 
 LEARN_DAYS = 14.0
 MIN_SAMPLES = 8
+SLOT_TRUST_DAYS = 4  # a room key seen around an hour on this many days: its own spells set the limit
 # Inactivity limits with no history (minutes): (day, night). Night is 21:00-07:00 local. A still person in
-# the bathroom, kitchen, or in the bedroom but off the bed (homes with a bed sensor) may be lying on the floor:
+# the bathroom, kitchen, hallway, or in the bedroom but off the bed (homes with a bed sensor) may be lying on the floor:
 # urgent sooner than one asleep in bed. Bedroom limits without a bed sensor are those of "bed" (see routine).
 DEFAULT_GAP: dict[str, tuple[float, float]] = {
     "bathroom": (30, 45),
     "bedroom": (45, 60),
     "bed": (180, 660),
     "kitchen": (45, 60),
+    "hallway": (45, 60),  # a passage: nobody sits in it, someone lying still there is down
     "living_room": (150, 300),
     "chair": (180, 300),
 }
@@ -41,6 +43,7 @@ GAP_CAP: dict[str, tuple[float, float]] = {
     "bathroom": (60, 75),
     "bedroom": (120, 180),
     "kitchen": (120, 180),
+    "hallway": (120, 180),
     "bed": (300, 720),
 }
 OTHER_CAP = (240, 480)
@@ -147,7 +150,7 @@ def build_baseline(*, episodes: Episodes, rollups: Sequence[Rollup], tz: ZoneInf
     wake = wake_deadlines(episodes.wake_days or [(m, 0) for m in episodes.wakes])
     base = Baseline(
         days_of_data=round(days, 2),
-        gap_limit_min=_gap_limits(episodes.gaps, w),
+        gap_limit_min=_gap_limits(episodes.gaps, w, episodes.slot_days),
         wake_deadline_min=_blend(wake[0] if wake else None, DEFAULT_WAKE_DEADLINE, w),
         wake_deadline_weekend_min=_blend(wake[1], DEFAULT_WAKE_DEADLINE, w) if wake else None,
         water_gap_limit_min=_blend(_learn(water, 1.25, 0, (360, 1800)), DEFAULT_WATER_GAP, w),
@@ -174,15 +177,41 @@ def _learn(
     return min(max(max(samples) * factor + pad, clamp[0]), clamp[1])
 
 
-def _gap_limits(gaps: Sequence[tuple[str, int, float]], w: float) -> dict[str, list[float]]:
+def _gap_limits(
+    gaps: Sequence[tuple[str, int, float]], w: float, slot_days: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, list[float]]:
     by_key: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for key, hour, mins in gaps:
         by_key[key][hour % 24].append(mins)
+    seen: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for slot, dates in (slot_days or {}).items():
+        name, _, at = slot.rpartition("|")
+        if at.isdigit():
+            seen[name][int(at) % 24].update(dates)
     limits: dict[str, list[float]] = {}
-    for key in set(by_key) | set(DEFAULT_GAP):
-        hours = by_key.get(key, {})
-        limits[key] = [_blend(_gap_learned(key, h, hours), default_gap(key, h), w) for h in range(24)]
+    for key in set(by_key) | set(DEFAULT_GAP) | set(seen):
+        hours, days = by_key.get(key, {}), seen.get(key, {})
+        limits[key] = [_slot_limit(key, h, hours, days, w) for h in range(24)]
     return limits
+
+
+def _slot_limit(
+    key: str, hour: int, hours: dict[int, list[float]], days: dict[int, set[str]], w: float
+) -> float:
+    """The limit for ``key`` at ``hour``, learned from the person's long still spells around that hour.
+
+    The learned limit is trusted as the history is long (``w``, full at ``LEARN_DAYS``), or sooner when the
+    spells around that hour are many (``MIN_SAMPLES``) and were seen on ``SLOT_TRUST_DAYS`` different days:
+    long spells at a desk or in an armchair every afternoon of a week are that person's normal (the limit
+    rises above the population default), not a matter of a fortnight. Few long spells say little about
+    how long the next one may last: the defaults keep their weight then.
+    """
+    learned = _gap_learned(key, hour, hours)
+    window = [(hour + d) % 24 for d in (-1, 0, 1)]
+    pool = sum(len(hours.get(h, [])) for h in window)
+    known = len(set().union(*(days.get(h, set()) for h in window)))
+    trust = min(1.0, known / SLOT_TRUST_DAYS) if pool >= MIN_SAMPLES else 0.0
+    return _blend(learned, default_gap(key, hour), max(w, trust))
 
 
 def _gap_learned(key: str, hour: int, hours: dict[int, list[float]]) -> float | None:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from devices.types import DeviceKind, Reading, Room
 from monitor.rules.context import DeviceInfo, HomeContext, Window
 from monitor.rules.state import Episodes, HomeState
-from monitor.rules.waking import UP_FROM_HOUR, UP_UNTIL_HOUR, confirm_wake, note_up_activity
+from monitor.rules.waking import UP_FROM_HOUR, UP_UNTIL_HOUR, confirm_wake, note_up_activity, woke_on
 
 OUT_CONFIRM = timedelta(minutes=10)  # no inside activity this long after the front door: the resident is out
 RETURN_WINDOW = timedelta(minutes=10)  # inside activity this soon after a door event while out: back home
@@ -20,6 +20,7 @@ RETURN_BURST = (
 )
 RETURN_BURST_WINDOW = timedelta(minutes=5)
 MIN_GAP_EPISODE = timedelta(minutes=2)
+POSTURE_PULSE = timedelta(seconds=30)
 BATTERY_LOW_PCT, BATTERY_OK_PCT = 15.0, 20.0
 WATER_NOISE_L = 0.2
 HAZARDS = ("smoke", "gas", "water_leak", "tamper")
@@ -71,10 +72,42 @@ def apply_reading(
         if episodes is not None:
             episodes.seen(t)
         room, exit_evidence = signal
-        # Without a bed sensor, stillness in the bedroom is sleep (the "bed" limits apply).
-        in_bed = room == Room.BEDROOM.value and not ctx.has(DeviceKind.BED)
+        _left_pulsed(state, ctx, room, t, source=info)
+        # Without a bed sensor, stillness in the bedroom is sleep (the "bed" limits apply), unless the
+        # resident has been up today and it is day: a nap then shows as a long still spell the baseline
+        # learns for the bedroom at that hour, and someone down by the bed is not taken for asleep.
+        in_bed = (
+            room == Room.BEDROOM.value and not ctx.has(DeviceKind.BED) and not up_by_day(state, ctx.tz, t)
+        )
         _apply_activity(state, ctx.tz, t, room, exit_evidence, night=night, episodes=episodes, in_bed=in_bed)
     return in_order
+
+
+def up_by_day(state: HomeState, tz: ZoneInfo, t: datetime) -> bool:
+    """Daytime (not a night hour) and the resident has been up today (the wake state)."""
+    local = t.astimezone(tz)
+    if local.hour >= 21 or local.hour < 7:  # the baseline's night hours
+        return False
+    return is_up_today(state, tz, local) or woke_on(state, tz, local.date())
+
+
+def _left_pulsed(state: HomeState, ctx: HomeContext, room: str, t: datetime, *, source: DeviceInfo) -> None:
+    """The resident has left a pulsing bed or chair (see ``update_posture``): seen in another room, or, for
+    a bed, moving about the bedroom by day once up today (not the bed's own sensor)."""
+    for dev in list(state.posture_pulse):
+        info = ctx.devices.get(dev)
+        if info is None:
+            continue
+        up_and_about = (
+            info.kind == DeviceKind.BED and source.kind != DeviceKind.BED and up_by_day(state, ctx.tz, t)
+        )
+        if info.room.value == room and not up_and_about:
+            continue
+        state.posture_pulse.remove(dev)
+        if info.kind == DeviceKind.BED and state.bed_since is not None:
+            state.bed_since, state.bed_left_at = None, t
+        elif info.kind == DeviceKind.CHAIR:
+            state.chair_since = None
 
 
 def _touch_device(state: HomeState, reading: Reading, info: DeviceInfo, t: datetime) -> bool:
@@ -191,6 +224,9 @@ def _apply_activity(
         and t - prev_at >= MIN_GAP_EPISODE
     ):
         episodes.gaps.append((prev_key, prev_at.astimezone(tz).hour, minutes(t - prev_at)))
+    if episodes is not None and prev_at is not None and prev_key and not returned:
+        local = prev_at.astimezone(tz)
+        episodes.visit(prev_key, local.hour, local.date().isoformat())
     _track_rooms(state, tz, t, room, episodes)
     if exit_evidence:
         state.exit_at = t
@@ -252,6 +288,18 @@ def update_posture(state: HomeState, reading: Reading, info: DeviceInfo, t: date
     occupied = reading.values.get("occupancy")
     if not isinstance(occupied, bool) or info.kind not in (DeviceKind.BED, DeviceKind.CHAIR):
         return
+    dev = reading.device_id
+    if occupied:
+        state.posture_on_at[dev] = t
+    elif (on := state.posture_on_at.get(dev)) is not None and t - on <= POSTURE_PULSE:
+        # "Empty" within seconds of "occupied": a motion sensor aimed at the bed or chair (CASAS "Bed",
+        # "Chair"), not a pressure mat. Its silence says nothing: the person is taken to be there until
+        # seen in another room (``_left_pulsed``).
+        if dev not in state.posture_pulse:
+            state.posture_pulse.append(dev)
+        return
+    elif dev in state.posture_pulse:
+        state.posture_pulse.remove(dev)
     since = t if occupied else None
     if info.kind == DeviceKind.BED:
         if not occupied and (state.bed_since is not None or state.bed_left_at is None):

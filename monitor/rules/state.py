@@ -11,6 +11,7 @@ from typing import Any, Self, TypeVar, get_type_hints
 
 STATE_VERSION = 1
 MAX_EPISODES = 20_000
+MAX_SLOT_DAYS = 60
 _T = TypeVar("_T")
 
 
@@ -32,6 +33,8 @@ class HomeState:
     bed_since: datetime | None = None
     bed_left_at: datetime | None = None  # when the bed was last vacated (None while occupied or unknown)
     chair_since: datetime | None = None
+    posture_on_at: dict[str, datetime] = field(default_factory=dict)  # bed/chair device -> last "occupied"
+    posture_pulse: list[str] = field(default_factory=list)  # beds/chairs whose "empty" came as a pulse's end
     bathroom_since: datetime | None = None
     up_at: datetime | None = None
     up_first_at: datetime | None = None  # first time up (outside bedroom and bathroom) today, from 04:00
@@ -78,6 +81,9 @@ class Episodes:
     water_gaps: list[float] = field(default_factory=list)  # minutes
     bathroom_stays: list[float] = field(default_factory=list)  # minutes
     outings: list[tuple[float, int]] = field(default_factory=list)  # (minutes, local hour it started)
+    # "room key|local hour" -> the local dates (ISO, oldest first) on which a still spell of that key began
+    # in that hour, however short: how well the learner knows that slot (``gaps`` keeps only the long ones).
+    slot_days: dict[str, list[str]] = field(default_factory=dict)
     first_at: datetime | None = None
     last_at: datetime | None = None
 
@@ -85,12 +91,20 @@ class Episodes:
         self.first_at = t if self.first_at is None else min(self.first_at, t)
         self.last_at = t if self.last_at is None else max(self.last_at, t)
 
+    def visit(self, key: str, hour: int, day: str) -> None:
+        """Note that a still spell of ``key`` began at local ``hour`` on local date ``day`` (ISO)."""
+        days = self.slot_days.setdefault(f"{key}|{hour}", [])
+        if not days or days[-1] != day:
+            days.append(day)
+
     def trim(self) -> None:
         """Keep only the most recent episodes of each list."""
         for name in ("gaps", "wakes", "wake_days", "water_gaps", "bathroom_stays", "outings"):
             values = getattr(self, name)
             if len(values) > MAX_EPISODES:
                 del values[: len(values) - MAX_EPISODES]
+        for days in self.slot_days.values():
+            del days[: max(0, len(days) - MAX_SLOT_DAYS)]
 
     @property
     def span_days(self) -> float:

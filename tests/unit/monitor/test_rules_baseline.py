@@ -58,8 +58,11 @@ def test_defaults_until_data_then_blended_then_personal() -> None:
     full = build_baseline(episodes=episodes_from_readings(routine(21), ctx), rollups=[], tz=TZ, now=at(22, 0))
     assert 6 <= week.days_of_data < 8
     assert full.days_of_data >= 20
+    two = build_baseline(episodes=episodes_from_readings(routine(2), ctx), rollups=[], tz=TZ, now=at(3, 0))
     learned = full.gap_limit("living_room", 14)
-    assert learned < week.gap_limit("living_room", 14) < 150
+    # Two days: half trusted (the spells seen on 2 of SLOT_TRUST_DAYS days); a week: the slot is known.
+    assert learned < two.gap_limit("living_room", 14) < 150
+    assert week.gap_limit("living_room", 14) == pytest.approx(learned, abs=3)
     assert (
         learned == 60
     )  # personal (longest usual daytime gap ~25 min, plus a margin), but not under the floor
