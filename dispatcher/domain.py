@@ -103,8 +103,35 @@ class Caregiver(_Frozen):
         return max(s.end for s in self.shifts)
 
 
+class Lateness(_Frozen):
+    """Soft end of a task's windows: the visit may end up to ``max_minutes`` after its last window closes.
+
+    Each minute past the latest on-time start costs ``cost_per_minute`` (in travel-minute equivalents), so
+    the planner can trade a little lateness against a long detour; past ``max_minutes`` it is as hard as
+    a closed window.
+    """
+
+    cost_per_minute: int = Field(ge=1)
+    max_minutes: int = Field(ge=0)
+
+
+class Role(_Frozen):
+    """One carer's part of a double-handed visit: skills on top of the task's own, and its own duration.
+
+    Both carers start together; a role with a shorter duration leaves earlier (an aide helping a nurse
+    to transfer, say).
+    """
+
+    skills: frozenset[str] = frozenset()
+    duration: int | None = Field(default=None, gt=0)
+
+
 class Task(_Frozen):
-    """A visit to a home: ``carers`` = 2 means a double-handed visit with a synchronised start."""
+    """A visit to a home: ``carers`` = 2 means a double-handed visit with a synchronised start.
+
+    ``roles`` (double-handed only) give each carer their own skills and duration; ``lateness`` makes the
+    windows soft at the end (None: hard windows).
+    """
 
     id: str = Field(min_length=1)
     kind: TaskKind
@@ -121,9 +148,52 @@ class Task(_Frozen):
     resident_sex: Sex | None = None
     language: str | None = None
     status: TaskStatus = TaskStatus.PENDING
+    lateness: Lateness | None = None
+    roles: tuple[Role, Role] | None = None
 
     @model_validator(mode="after")
     def _same_sex_needs_sex(self) -> Task:
         if self.same_sex and self.resident_sex is None:
             raise ValueError(f"task {self.id}: same_sex requires resident_sex")
+        if self.roles is not None and self.carers != 2:
+            raise ValueError(f"task {self.id}: roles need a double-handed visit (carers = 2)")
         return self
+
+    def role_skills(self, role: int) -> frozenset[str]:
+        """Skills the carer in ``role`` (0 or 1) needs: the task's own plus the role's."""
+        if self.roles is None:
+            return self.skills
+        return self.skills | self.roles[role].skills
+
+    def role_duration(self, role: int) -> int:
+        """Minutes the carer in ``role`` (0 or 1) stays."""
+        if self.roles is None:
+            return self.duration
+        return self.roles[role].duration or self.duration
+
+    def start_ranges(self, role: int = 0) -> list[tuple[int, int]]:
+        """Allowed service starts ``[lo, hi]`` of a role, sorted: on time in a window, or late within the limit.
+
+        Lateness extends only the window that closes last (a visit late for a morning window is simply
+        an on-time visit in the afternoon one).
+        """
+        d = self.role_duration(role)
+        ranges = sorted((w.start, w.end - d) for w in self.windows if w.length >= d)
+        if self.lateness is not None and ranges:
+            last = max(range(len(ranges)), key=lambda k: ranges[k][1])
+            lo, hi = ranges[last]
+            ranges[last] = (lo, hi + self.lateness.max_minutes)
+        return ranges
+
+    def on_time_until(self, role: int = 0) -> int:
+        """The latest on-time service start of a role (the end of the last window minus its duration)."""
+        d = self.role_duration(role)
+        return (
+            max((w.end for w in self.windows if w.length >= d), default=max(w.end for w in self.windows)) - d
+        )
+
+    def late_minutes(self, start: int, role: int = 0) -> int:
+        """Minutes a start lies past the latest on-time start (0 when on time or windows are hard)."""
+        if self.lateness is None:
+            return 0
+        return max(0, start - self.on_time_until(role))

@@ -1,4 +1,4 @@
-"""``eldercare bench solomon`` and ``eldercare bench plan``: the dispatcher's benchmarks (no stack needed)."""
+"""``eldercare bench solomon|plan|hhc``: the dispatcher's benchmarks (no stack needed)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,62 @@ def bench_plan(
     _emit(result, as_json, lambda r: [f"{k}: {v}" for k, v in r.items()])
 
 
+def bench_hhc(
+    sets: Annotated[
+        str | None, typer.Option("--set", help="comma-separated sets, e.g. A or A,B (default: all)")
+    ] = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", min=0.1, help="seconds per instance")] = 60.0,
+    instances: Annotated[
+        Path | None,
+        typer.Option("--instances", help="directory of instance files (default: shared Mankowska data)"),
+    ] = None,
+    published: Annotated[
+        Path | None,
+        typer.Option("--published", help="CSV with instance,file,best_known (default: the shared one)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Mankowska home-health-care instances planned by the product's planner, re-checked and scored."""
+    from dispatcher import bench_hhc as bench
+    from dispatcher.errors import BenchmarkInputError
+
+    chosen_sets = None
+    if sets is not None:
+        chosen_sets = [s.strip() for s in sets.split(",") if s.strip()]
+        if not chosen_sets:
+            raise typer.BadParameter("--set needs at least one set, e.g. A or A,B", param_hint="--set")
+    if published is not None and instances is None:
+        raise typer.BadParameter("--published goes with --instances DIR", param_hint="--published")
+    if published is not None and not published.is_file():
+        raise typer.BadParameter(f"{published} is not a file", param_hint="--published")
+    try:
+        chosen = bench.entries(chosen_sets, instances, published)
+    except BenchmarkInputError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    with _progress("hhc") as step:
+        try:
+            result = bench.run(chosen, time_limit_s=time_limit, on_instance=step)
+        except BenchmarkInputError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+    _emit(result, as_json, _hhc_lines)
+
+
+def _hhc_lines(result: dict[str, Any]) -> list[str]:
+    lines = ["instance  objective  distance  tardiness  max_tard  best_known   gap%  valid"]
+    for name, r in result["instances"].items():
+        gap = "-" if r["gap_pct"] is None else f"{r['gap_pct']:.2f}"
+        best = "-" if r["best_known"] is None else f"{r['best_known']:.2f}"
+        lines.append(
+            f"{name:<8} {r['objective']:>10.2f} {r['distance']:>9.2f} {r['tardiness']:>10.2f}"
+            f" {r['max_tardiness']:>9.2f} {best:>11} {gap:>6}  {r['valid']}"
+        )
+    for name, s in result["sets"].items():
+        lines.append(f"set {name}: mean gap {s['mean_gap_pct']} %, valid {s['valid']}/{s['count']}")
+    lines.append(f"invalid_plans: {result['invalid_plans']}")
+    return lines
+
+
 def _solomon_lines(result: dict[str, Any]) -> list[str]:
     lines = ["instance  veh  bks  distance    bks_dist    gap%  feasible"]
     for name, r in result["instances"].items():
@@ -112,6 +168,7 @@ def _emit(result: dict[str, Any], as_json: bool, lines: Callable[[dict[str, Any]
 
 
 def register_bench(bench_app: typer.Typer) -> None:
-    """Add ``solomon`` and ``plan`` to ``eldercare bench``."""
+    """Add ``solomon``, ``plan`` and ``hhc`` to ``eldercare bench``."""
     bench_app.command("solomon")(bench_solomon)
     bench_app.command("plan")(bench_plan)
+    bench_app.command("hhc")(bench_hhc)

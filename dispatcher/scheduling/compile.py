@@ -10,7 +10,7 @@ from devices.types import TravelMode
 from dispatcher.domain import Caregiver, Task
 from dispatcher.scheduling.precheck import Places
 from dispatcher.scheduling.problem import Problem
-from dispatcher.scheduling.spec import BreakSpec, NodeSpec, RoutingSpec, VehicleSpec
+from dispatcher.scheduling.spec import BreakSpec, GapSpec, NodeSpec, RoutingSpec, VehicleSpec
 
 MODES = (TravelMode.WALK, TravelMode.EBIKE)
 REST = "rest"
@@ -76,19 +76,33 @@ def compile_problem(
         horizon=problem.horizon,
         depots=frozenset(nm.station_of_node),
         sync=pairs,
+        gaps=_gaps(problem, nm),
+        max_late_cost=problem.weights.max_lateness,
     )
     return spec, nm
+
+
+def _gaps(problem: Problem, nm: NodeMap) -> list[GapSpec]:
+    """Precedences between tasks that reach the model (the first copy carries a pair's common start)."""
+    out = []
+    for p in problem.precedences:
+        if p.first in nm.nodes_of_task and p.second in nm.nodes_of_task:
+            a, b = nm.nodes_of_task[p.first][0], nm.nodes_of_task[p.second][0]
+            out.append(GapSpec(a, b, p.min_gap, p.max_gap))
+    return out
 
 
 def _node(problem: Problem, task: Task, copy: int, who: list[int], sticky: dict[int, int] | None) -> NodeSpec:
     w = problem.weights
     node = NodeSpec(
         name=f"{task.id}#{copy}",
-        starts=[(win.start, win.end - task.duration) for win in task.windows if win.length >= task.duration],
-        service=task.duration,
+        starts=task.start_ranges(copy),
+        service=task.role_duration(copy),
         penalty=w.drop_base * 2**task.priority,
-        allowed_vehicles=sorted(who),
+        allowed_vehicles=sorted(i for i in who if task.role_skills(copy) <= problem.caregivers[i].skills),
     )
+    if task.lateness is not None:
+        node.soft_latest = (task.on_time_until(copy), task.lateness.cost_per_minute)
     if sticky is not None:
         node.vehicle_costs, node.default_vehicle_cost = dict(sticky), w.stickiness
     elif task.preferred_caregiver is not None and w.continuity:
@@ -137,6 +151,6 @@ def _soft_end(problem: Problem, c: Caregiver) -> tuple[int, int] | None:
     """Workload balance: past a fair share of the day's service (+25 % for travel) each minute costs."""
     if not problem.weights.balance or not problem.caregivers:
         return None
-    work = sum(t.duration * t.carers for t in problem.tasks)
+    work = sum(t.role_duration(k) for t in problem.tasks for k in range(t.carers))
     share = math.ceil(1.25 * work / len(problem.caregivers))
     return min(c.day_end, c.day_start + share), problem.weights.balance

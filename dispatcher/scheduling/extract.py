@@ -82,6 +82,7 @@ def _visit(
 ) -> Visit:
     task_id = nm.task_of_node[x.node]
     task = problem.task(task_id)
+    role = nm.nodes_of_task[task_id].index(x.node)
     partner = None
     for other in nm.nodes_of_task[task_id]:
         if other != x.node and other in vehicle_of:
@@ -90,7 +91,9 @@ def _visit(
         task_id=task_id,
         eta=eta,
         start=x.start,
-        end=x.start + task.duration,
+        end=x.start + task.role_duration(role),
         travel_minutes=leg,
         partner=partner,
+        role=role,
+        late_minutes=task.late_minutes(x.start, role),
     )

@@ -8,11 +8,12 @@ from typing import Any
 
 from ortools.constraint_solver import pywrapcp
 
-from dispatcher.scheduling.spec import RoutingSpec, SearchSpec
+from dispatcher.scheduling.spec import RoutingSpec, SearchSpec, interchangeable
 
 TIME = "Time"
 CAPACITY = "Capacity"
 AFFINITY = "Affinity"
+LATE = "Lateness"
 
 
 @dataclass
@@ -48,6 +49,8 @@ def build_model(spec: RoutingSpec, search: SearchSpec | None = None) -> BuiltMod
         _add_capacity(built)
     _add_affinity(built)
     _add_sync(built)
+    _add_gaps(built)
+    _add_max_lateness(built)
     _add_breaks(built)
     if search is not None:
         _add_locks(built, search)
@@ -102,6 +105,8 @@ def _add_nodes(built: BuiltModel, search: SearchSpec) -> None:
         if ns.allowed_vehicles is not None:
             routing.VehicleVar(index).SetValues([-1, *ns.allowed_vehicles])
         _set_start_ranges(built, index, ns.starts, floor if node not in (search.fixed_starts or {}) else None)
+        if ns.soft_latest is not None:
+            built.time.SetCumulVarSoftUpperBound(index, ns.soft_latest[0], ns.soft_latest[1])
 
 
 def _set_start_ranges(
@@ -153,14 +158,54 @@ def _add_sync(built: BuiltModel) -> None:
         ia, ib = manager.NodeToIndex(a), manager.NodeToIndex(b)
         solver.Add(routing.ActiveVar(ia) == routing.ActiveVar(ib))
         solver.Add(built.time.CumulVar(ia) == built.time.CumulVar(ib))
-        # inactive: both vehicle vars are -1; active: strictly ordered, hence different
-        solver.Add(routing.VehicleVar(ia) + routing.ActiveVar(ib) <= routing.VehicleVar(ib))
+        # the same equality as node precedences both ways, which the search's filters propagate
+        built.time.AddNodePrecedence(ia, ib, 0)
+        built.time.AddNodePrecedence(ib, ia, 0)
+        if interchangeable(built.spec, a, b):
+            # symmetry: inactive, both vehicle vars are -1; active, strictly ordered (hence different)
+            solver.Add(routing.VehicleVar(ia) + routing.ActiveVar(ib) <= routing.VehicleVar(ib))
     # different vehicles, in a form the search heuristics and filters understand (visit types)
     for k, (a, b) in enumerate(built.spec.sync + built.spec.apart):
         ia, ib = manager.NodeToIndex(a), manager.NodeToIndex(b)
         routing.SetVisitType(ia, 2 * k, routing.TYPE_ADDED_TO_VEHICLE)
         routing.SetVisitType(ib, 2 * k + 1, routing.TYPE_ADDED_TO_VEHICLE)
         routing.AddHardTypeIncompatibility(2 * k, 2 * k + 1)
+
+
+def _add_gaps(built: BuiltModel) -> None:
+    """Precedence with a gap: min_gap <= start(second) - start(first) <= max_gap when both are served.
+
+    Node precedences are part of the time dimension, so the local-search filters and the cumul
+    propagator see them (a plain solver constraint would only be checked on complete solutions).
+    """
+    manager, time = built.manager, built.time
+    for g in built.spec.gaps:
+        first, second = manager.NodeToIndex(g.first), manager.NodeToIndex(g.second)
+        time.AddNodePrecedence(first, second, g.min_gap)
+        if g.max_gap is not None:
+            time.AddNodePrecedence(second, first, -g.max_gap)
+
+
+def _add_max_lateness(built: BuiltModel) -> None:
+    """Cost on the day's largest lateness: a slack-only dimension whose cumul grows to each route's worst.
+
+    Along a route the cumul of this dimension never decreases, and at each late-able node it is at least
+    that node's lateness, so a route's end holds the route's largest; the global span cost charges the
+    largest over all routes.
+    """
+    spec, routing, manager = built.spec, built.routing, built.manager
+    soft = [(n, ns.soft_latest[0]) for n, ns in enumerate(spec.nodes) if ns.soft_latest is not None]
+    if not spec.max_late_cost or not soft:
+        return
+    routing.AddConstantDimensionWithSlack(0, spec.horizon, spec.horizon, True, LATE)
+    late = routing.GetDimensionOrDie(LATE)
+    solver = routing.solver()
+    for node, bound in soft:
+        index = manager.NodeToIndex(node)
+        solver.Add(late.CumulVar(index) >= built.time.CumulVar(index) - bound)
+    late.SetGlobalSpanCostCoefficient(spec.max_late_cost)
+    for v in range(len(spec.vehicles)):
+        routing.AddVariableMinimizedByFinalizer(late.CumulVar(routing.End(v)))
 
 
 def _add_breaks(built: BuiltModel) -> None:

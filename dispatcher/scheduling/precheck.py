@@ -53,8 +53,10 @@ def in_circle(problem: Problem, where: Places, task: Task) -> set[str]:
 
 
 def _fits_shift(c: Caregiver, task: Task) -> bool:
+    shortest = min(task.role_duration(k) for k in range(task.carers))
+    late = task.lateness.max_minutes if task.lateness is not None else 0
     return any(
-        min(w.end, s.end) - max(w.start, s.start) >= task.duration for w in task.windows for s in c.shifts
+        min(w.end + late, s.end) - max(w.start, s.start) >= shortest for w in task.windows for s in c.shifts
     )
 
 
@@ -95,9 +97,10 @@ def suitable(problem: Problem, where: Places, task: Task) -> tuple[list[int], Un
     Returns:
         (indices, None) when someone can do it, else ([], the first failing reason).
     """
-    if not any(w.length >= task.duration for w in task.windows):
+    longest_visit = max(task.role_duration(k) for k in range(task.carers))
+    if not any(w.length >= longest_visit for w in task.windows):
         longest = max(w.length for w in task.windows)
-        why = f"longest window {longest} min is shorter than the {task.duration} min visit"
+        why = f"longest window {longest} min is shorter than the {longest_visit} min visit"
         return [], Unassigned(task_id=task.id, code=ReasonCode.WINDOW_TOO_SHORT, reason=why)
     stations = in_circle(problem, where, task)
     if not stations:
@@ -114,7 +117,23 @@ def suitable(problem: Problem, where: Places, task: Task) -> tuple[list[int], Un
     if len(candidates) < task.carers:
         why = f"double-handed visit but only {len(candidates)} suitable caregiver"
         return [], Unassigned(task_id=task.id, code=ReasonCode.NOT_ENOUGH_CARERS, reason=why)
+    if task.roles is not None:
+        return _fill_roles(problem, task, candidates)
     return candidates, None
+
+
+def _fill_roles(problem: Problem, task: Task, candidates: list[int]) -> tuple[list[int], Unassigned | None]:
+    """A double-handed visit with two roles needs someone for each role, and two different people."""
+    fit = [[i for i in candidates if task.role_skills(k) <= problem.caregivers[i].skills] for k in (0, 1)]
+    for k in (0, 1):
+        if not fit[k]:
+            need = sorted(task.role_skills(k))
+            why = f"no suitable caregiver has the skills {need} of role {k + 1}"
+            return [], Unassigned(task_id=task.id, code=ReasonCode.MISSING_SKILL, reason=why)
+    if not any(i != j for i in fit[0] for j in fit[1]):
+        why = "both roles can only be filled by the same caregiver"
+        return [], Unassigned(task_id=task.id, code=ReasonCode.NOT_ENOUGH_CARERS, reason=why)
+    return sorted(set(fit[0]) | set(fit[1])), None
 
 
 def precheck(problem: Problem, where: Places) -> tuple[dict[str, list[int]], list[Unassigned]]:

@@ -18,6 +18,29 @@ class Weights(_Frozen):
     continuity: int = Field(default=30, ge=0)  # per visit by someone other than the preferred caregiver
     balance: int = Field(default=1, ge=0)  # per minute a caregiver works past the fair share
     stickiness: int = Field(default=200, ge=0)  # re-planning: per visit moved to another caregiver
+    max_lateness: int = Field(default=0, ge=0)  # per minute of the day's largest lateness (soft windows)
+
+
+class Precedence(_Frozen):
+    """Two visits of a resident in a fixed order: ``second`` starts ``min_gap``..``max_gap`` minutes after ``first``.
+
+    Gaps are start to start (insulin at least 30 and at most 60 minutes before the meal: 30..60; a dressing
+    change after a 40-minute bath: ``min_gap`` 40). The caregivers may be the same or different. The rule
+    binds when both visits are planned; either one may still be dropped (and is reported as unassigned).
+    """
+
+    first: str = Field(min_length=1)
+    second: str = Field(min_length=1)
+    min_gap: int = Field(default=0, ge=0)
+    max_gap: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Precedence:
+        if self.first == self.second:
+            raise ValueError(f"precedence of {self.first} on itself")
+        if self.max_gap is not None and self.max_gap < self.min_gap:
+            raise ValueError(f"precedence {self.first}->{self.second}: max_gap below min_gap")
+        return self
 
 
 class Problem(_Frozen):
@@ -28,6 +51,7 @@ class Problem(_Frozen):
     stations: tuple[Station, ...] = Field(min_length=1)
     caregivers: tuple[Caregiver, ...] = ()
     tasks: tuple[Task, ...] = ()
+    precedences: tuple[Precedence, ...] = ()
     weights: Weights = Weights()
 
     @model_validator(mode="after")
@@ -45,9 +69,19 @@ class Problem(_Frozen):
                 raise ValueError(f"caregiver {c.id}: unknown station {c.station_id}")
             if c.day_end > self.horizon:
                 raise ValueError(f"caregiver {c.id}: shift ends after the horizon")
+        task_ids = {t.id for t in self.tasks}
+        for p in self.precedences:
+            if p.first not in task_ids or p.second not in task_ids:
+                raise ValueError(f"precedence {p.first}->{p.second}: unknown task")
         if self.horizon_start is not None and self.horizon_start.tzinfo is None:
             raise ValueError("horizon_start must be timezone-aware")
         return self
+
+    def with_tasks(self, tasks: tuple[Task, ...], **update: object) -> Problem:
+        """A copy holding only ``tasks`` (and the precedences between them), with other fields replaced."""
+        ids = {t.id for t in tasks}
+        kept = tuple(p for p in self.precedences if p.first in ids and p.second in ids)
+        return self.model_copy(update={**update, "tasks": tasks, "precedences": kept})
 
     def task(self, task_id: str) -> Task:
         """The task with this id (KeyError when absent)."""
@@ -87,6 +121,8 @@ class Visit(_Frozen):
     end: int
     travel_minutes: int
     partner: str | None = None  # the other caregiver of a double-handed visit
+    role: int = 0  # which role (0 or 1) of a double-handed visit this caregiver fills
+    late_minutes: int = 0  # past the latest on-time start (soft windows only)
 
 
 class BreakTaken(_Frozen):

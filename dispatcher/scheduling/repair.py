@@ -77,12 +77,34 @@ def _sub_tasks(ctx: Context, ids: list[str], extra: Iterable[str]) -> tuple[dict
         for v in route.visits if route else ():
             task = ctx.problem.task(v.task_id)
             if task.carers == 2 and not set(hold[task.id]) <= set(ids):
-                task = task.model_copy(update={"carers": 1})
+                task = _one_role(task, v.role)
                 anchored.add(task.id)
             tasks[task.id] = task
     for task_id in extra:
         tasks[task_id] = ctx.problem.task(task_id)
     return tasks, anchored
+
+
+def _one_role(task: Task, role: int) -> Task:
+    """One carer's part of a double-handed visit, as a one-carer task with that role's skills and duration."""
+    update = {
+        "carers": 1,
+        "roles": None,
+        "skills": task.role_skills(role),
+        "duration": task.role_duration(role),
+    }
+    return task.model_copy(update=update)
+
+
+def _restore_roles(route: Route, roles: dict[tuple[str, str], int]) -> Route:
+    """Give anchored pair visits back the role their caregiver fills (the sub-problem saw them as role 0)."""
+    visits = tuple(
+        v.model_copy(update={"role": roles[(route.caregiver_id, v.task_id)]})
+        if (route.caregiver_id, v.task_id) in roles
+        else v
+        for v in route.visits
+    )
+    return route.model_copy(update={"visits": visits})
 
 
 def _allowed(
@@ -139,7 +161,11 @@ def _search(ctx: Context, ids: list[str], nm: NodeMap, time_limit_s: float) -> S
         row = []
         for v in route.visits if route else ():
             copies = nm.nodes_of_task.get(v.task_id, [])
-            if len(copies) == 2:  # the first copy rides the lower-numbered vehicle (see the sync constraint)
+            if len(copies) == 2 and ctx.problem.task(v.task_id).roles is not None:
+                row.append(copies[v.role])  # each copy is one role
+            elif (
+                len(copies) == 2
+            ):  # the first copy rides the lower-numbered vehicle (see the sync constraint)
                 mates = sorted(ids.index(c) for c in hold[v.task_id])
                 row.append(copies[mates.index(ids.index(cid))])
             elif copies:
@@ -172,9 +198,7 @@ def repair(ctx: Context, group: list[int], target: Target, *, time_limit_s: floa
     ids = [c.id for c in cgs]
     tasks, anchored = _sub_tasks(ctx, ids, target.tasks)
     weights = ctx.problem.weights.model_copy(update={"balance": 0})
-    sub = ctx.problem.model_copy(
-        update={"caregivers": tuple(cgs), "tasks": tuple(tasks.values()), "weights": weights}
-    )
+    sub = ctx.problem.with_tasks(tuple(tasks.values()), caregivers=tuple(cgs), weights=weights)
     where = places(sub, ctx.travel)
     hold = holders(ctx.plan)
     # stickiness only for visits already on the group's routes: OR-Tools cannot read an initial solution
@@ -192,8 +216,14 @@ def repair(ctx: Context, group: list[int], target: Target, *, time_limit_s: floa
         return None
     sub_plan = extract_plan(sub, spec, nm, raw, [])
     visits = Counter(v.task_id for r in sub_plan.routes for v in r.visits)
+    roles = {
+        (r.caregiver_id, v.task_id): v.role
+        for r in ctx.plan.routes
+        for v in r.visits
+        if v.task_id in anchored
+    }
     return Repair(
-        routes={r.caregiver_id: r for r in sub_plan.routes},
+        routes={r.caregiver_id: _restore_roles(r, roles) for r in sub_plan.routes},
         dropped=tuple(
             t for t, task in tasks.items() if visits[t] < task.carers
         ),  # half a pair counts as dropped

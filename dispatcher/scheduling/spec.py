@@ -38,6 +38,17 @@ class NodeSpec:
     # per-vehicle extra cost when this node is served by that vehicle (continuity of care, stickiness)
     vehicle_costs: dict[int, int] = field(default_factory=dict)
     default_vehicle_cost: int = 0
+    soft_latest: tuple[int, int] | None = None  # (latest start without cost, cost per unit past it)
+
+
+@dataclass(frozen=True, slots=True)
+class GapSpec:
+    """Node ``second`` starts ``min_gap``..``max_gap`` (None: no maximum) after node ``first`` when both are served."""
+
+    first: int
+    second: int
+    min_gap: int
+    max_gap: int | None = None
 
 
 @dataclass(slots=True)
@@ -76,6 +87,8 @@ class RoutingSpec:
     depots: frozenset[int] = frozenset()
     sync: list[tuple[int, int]] = field(default_factory=list)
     apart: list[tuple[int, int]] = field(default_factory=list)  # only "different vehicles" (relaxed pairs)
+    gaps: list[GapSpec] = field(default_factory=list)  # precedence with a minimum and maximum gap
+    max_late_cost: int = 0  # per unit of the largest lateness (past soft_latest) over all nodes
     use_capacity: bool = False
 
 
@@ -126,3 +139,9 @@ class RawSolution:
     objective: int
     wall_s: float
     routing_status: str
+
+
+def interchangeable(spec: RoutingSpec, a: int, b: int) -> bool:
+    """Whether the two copies of a pair are alike (same starts, service and caregivers), so may be swapped."""
+    x, y = spec.nodes[a], spec.nodes[b]
+    return (x.starts, x.service, x.allowed_vehicles) == (y.starts, y.service, y.allowed_vehicles)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 
-from dispatcher.domain import Caregiver
+from dispatcher.domain import Caregiver, Task
 from dispatcher.scheduling.precheck import Places, in_circle, places
-from dispatcher.scheduling.problem import Plan, Route, Visit, window_of
+from dispatcher.scheduling.problem import Plan, Route, Visit
 from dispatcher.travel import TravelTimeProvider
 
 
 def verify_plan(plan: Plan, travel: TravelTimeProvider | None = None) -> list[str]:
-    """Check windows, skills, sex, language, circles, shifts, breaks, max minutes, travel and sync starts.
+    """Check windows, lateness, skills per role, sex, language, circles, shifts, breaks, max minutes, travel,
+    synchronised starts and precedence gaps.
 
     Args:
         plan: The plan (it carries its problem).
@@ -25,10 +26,12 @@ def verify_plan(plan: Plan, travel: TravelTimeProvider | None = None) -> list[st
     where = places(problem, travel)
     problems: list[str] = []
     starts: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    roles: dict[str, list[int]] = defaultdict(list)
     for route in plan.routes:
         problems += _check_route(plan, route, where)
         for v in route.visits:
             starts[v.task_id].append((route.caregiver_id, v.start))
+            roles[v.task_id].append(v.role)
     unassigned = {u.task_id for u in plan.unassigned}
     for task in problem.tasks:
         done = starts.get(task.id, [])
@@ -38,7 +41,22 @@ def verify_plan(plan: Plan, travel: TravelTimeProvider | None = None) -> list[st
             problems.append(f"{task.id}: {len(done)} visits for {task.carers} carers")
         if len(done) == 2 and (done[0][0] == done[1][0] or done[0][1] != done[1][1]):
             problems.append(f"{task.id}: double-handed visit not synchronised on two caregivers: {done}")
-    return problems
+        if task.roles is not None and done and sorted(roles[task.id]) != list(range(len(done))):
+            problems.append(f"{task.id}: roles {sorted(roles[task.id])} instead of one visit per role")
+    return problems + _check_gaps(plan, starts)
+
+
+def _check_gaps(plan: Plan, starts: dict[str, list[tuple[str, int]]]) -> list[str]:
+    """Each precedence whose two visits are both planned keeps its gap (start to start)."""
+    out = []
+    for p in plan.problem.precedences:
+        if not starts.get(p.first) or not starts.get(p.second):
+            continue
+        gap = starts[p.second][0][1] - starts[p.first][0][1]
+        if gap < p.min_gap or (p.max_gap is not None and gap > p.max_gap):
+            most = "∞" if p.max_gap is None else p.max_gap
+            out.append(f"{p.second} starts {gap} min after {p.first}, not within {p.min_gap}..{most}")
+    return out
 
 
 def _check_route(plan: Plan, route: Route, where: Places) -> list[str]:
@@ -70,12 +88,17 @@ def _check_route(plan: Plan, route: Route, where: Places) -> list[str]:
 def _check_visit(plan: Plan, c: Caregiver, v: Visit, where: Places) -> list[str]:
     task = plan.problem.task(v.task_id)
     out: list[str] = []
-    if v.end - v.start != task.duration:
-        out.append(f"{task.id}: visit {v.start}-{v.end} is not {task.duration} min long")
-    if window_of(task, v.start) is None:
-        out.append(f"{task.id}: start {v.start} (+{task.duration}) outside windows")
-    if not task.skills <= c.skills:
-        out.append(f"{task.id}: {c.id} lacks {sorted(task.skills - c.skills)}")
+    if not 0 <= v.role < task.carers:
+        return [f"{task.id}: role {v.role} of a {task.carers}-carer visit"]
+    duration, skills = task.role_duration(v.role), task.role_skills(v.role)
+    if v.end - v.start != duration:
+        out.append(f"{task.id}: visit {v.start}-{v.end} is not {duration} min long")
+    if not any(lo <= v.start <= hi for lo, hi in _allowed_starts(task, v.role)):
+        out.append(f"{task.id}: start {v.start} (+{duration}) outside windows")
+    if v.late_minutes != task.late_minutes(v.start, v.role):
+        out.append(f"{task.id}: reported {v.late_minutes} min late, is {task.late_minutes(v.start, v.role)}")
+    if not skills <= c.skills:
+        out.append(f"{task.id}: {c.id} lacks {sorted(skills - c.skills)}")
     if task.same_sex and c.sex != task.resident_sex:
         out.append(f"{task.id}: same-sex carer required, {c.id} is {c.sex}")
     if task.language is not None and task.language not in c.languages:
@@ -85,6 +108,16 @@ def _check_visit(plan: Plan, c: Caregiver, v: Visit, where: Places) -> list[str]
     if not any(s.start <= v.start and v.end <= s.end for s in c.shifts):
         out.append(f"{task.id}: visit {v.start}-{v.end} outside {c.id}'s shifts")
     return out
+
+
+def _allowed_starts(task: Task, role: int) -> list[tuple[int, int]]:
+    """Recomputed from the windows (not through the planner's own ranges): on time, or late within the limit."""
+    d = task.role_duration(role)
+    ranges = [(w.start, w.end - d) for w in task.windows if w.length >= d]
+    if task.lateness is not None and ranges:
+        last = max(hi for _, hi in ranges)
+        ranges.append((last, last + task.lateness.max_minutes))
+    return ranges
 
 
 def _gaps(c: object) -> int:
