@@ -46,6 +46,7 @@ from monitor.ingest.pipeline import (
 
 log = logging.getLogger("eldercare.consumer")
 SUBSCRIBE_CHUNK = 500  # topic filters per SUBSCRIBE packet
+FAULT_AFTER = 10  # writer turns failing in a row (not messages: those are isolated) before the thread ends
 RECONNECT_MIN_S = 0.25
 
 
@@ -273,3 +274,37 @@ def why(exc: BaseException) -> str:
     """An exception as one bounded line for a log, a counter's reason or a dead letter."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+
+
+def writer_loop(
+    turn: Callable[[list[Pending]], list[Pending]],
+    *,
+    name: str,
+    done: Callable[[list[Pending]], bool],
+    on_error: Callable[[], None],
+    stats: Callable[[], str],
+    stats_interval_s: float,
+) -> None:
+    """The writer thread of a consumer (ingest, rules): ``turn`` takes the batch still held and returns the
+    one to hold next; ``done(held)`` says when a stop has drained. A turn that raises is logged, ``on_error``
+    runs (count it, drop the connection) and the next turn retries; only a fault that repeats
+    ``FAULT_AFTER`` turns in a row ends the thread, and so the process, which says why."""
+    held: list[Pending] = []
+    last_stats = time.monotonic()
+    failures = 0
+    while True:
+        try:
+            held = turn(held)
+            failures = 0
+        except Exception as exc:
+            failures += 1
+            log.exception("%s turn failed (%d in a row)", name, failures)
+            on_error()
+            if failures >= FAULT_AFTER:
+                raise RuntimeError(f"{name} failed {failures} turns in a row: {why(exc)}") from exc
+            time.sleep(0.5)
+        if time.monotonic() - last_stats > stats_interval_s:
+            log.info("%s", stats())
+            last_stats = time.monotonic()
+        if done(held):
+            return

@@ -20,7 +20,7 @@ import psycopg
 
 from devices import topics
 from devices.settings import DbSettings, MqttSettings
-from monitor.consumer import DbLink, Pending, Session, ack, classify_batch, why
+from monitor.consumer import DbLink, Pending, Session, ack, classify_batch, why, writer_loop
 from monitor.ingest import store
 from monitor.ingest.pipeline import (
     RETAINED_EVENT,
@@ -35,7 +35,6 @@ from monitor.ingest.pipeline import (
 from monitor.ingest.spool import Spool, SpoolFull
 
 log = logging.getLogger("eldercare.ingest")
-FAULT_AFTER = 10  # writer turns failing in a row (not messages: those are isolated) before the thread ends
 Spawn = Callable[[Callable[[], None], str], threading.Thread]
 
 
@@ -226,30 +225,22 @@ class IngestWorker:
         return batch
 
     def writer_loop(self) -> None:
-        """Store what arrives until stopped. A turn that raises is logged and retried; only a fault that
-        repeats ``FAULT_AFTER`` turns in a row ends the thread (and so the process, which says why)."""
-        held: list[Pending] = []
-        last_stats = time.monotonic()
-        failures = 0
-        while True:
-            try:
-                held = self._turn(held)
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                self.counters.loop_errors += 1
-                log.exception("writer turn failed (%d in a row)", failures)
-                if failures >= FAULT_AFTER:
-                    raise RuntimeError(f"writer failed {failures} turns in a row: {why(exc)}") from exc
-                self._drop_conn()
-                time.sleep(0.5)
-            if time.monotonic() - last_stats > self.cfg.stats_interval_s:
-                log.info("%s %s: %s", self.cfg.client_prefix, self.cfg.worker_id, self.counters.line())
-                last_stats = time.monotonic()
-            if self.stop_event.is_set() and (
-                (not held and self.queue.empty()) or time.monotonic() > self._drain_deadline
-            ):
-                return
+        """Store what arrives until stopped and drained (``monitor.consumer.writer_loop``)."""
+        writer_loop(
+            self._turn,
+            name="writer",
+            done=lambda held: (
+                self.stop_event.is_set()
+                and ((not held and self.queue.empty()) or time.monotonic() > self._drain_deadline)
+            ),
+            on_error=self._turn_failed,
+            stats=lambda: f"{self.cfg.client_prefix} {self.cfg.worker_id}: {self.counters.line()}",
+            stats_interval_s=self.cfg.stats_interval_s,
+        )
+
+    def _turn_failed(self) -> None:
+        self.counters.loop_errors += 1
+        self._drop_conn()
 
     def _turn(self, held: list[Pending]) -> list[Pending]:
         """One turn of the writer loop; returns the batch still held (database down and spool full)."""

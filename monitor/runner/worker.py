@@ -25,7 +25,7 @@ from devices import topics
 from devices.settings import DbSettings, MqttSettings
 from monitor.alerts import escalation, outbox
 from monitor.alerts.store import DEFAULT_HOLDOFF, apply_candidate
-from monitor.consumer import DbLink, Pending, Session, ack, classify_batch, why
+from monitor.consumer import DbLink, Pending, Session, ack, classify_batch, why, writer_loop
 from monitor.ingest import store
 from monitor.ingest.pipeline import DeadRow, DeviceIndex, ReadingRow, SkewLimits
 from monitor.rules.candidate import AlertCandidate
@@ -44,7 +44,6 @@ TICK_SLICE = 250  # homes evaluated per turn during a tick round
 
 DB_DOWN_LOG_S = 5.0
 DB_DOWN_PAUSE_S = 0.2
-FAULT_AFTER = 10  # writer turns failing in a row (not messages: those are isolated) before the thread ends
 Spawn = Callable[[Callable[[], None], str], threading.Thread]
 
 
@@ -436,36 +435,29 @@ class RulesWorker:
 
     # -- the writer thread ------------------------------------------------------------------------------
     def writer_loop(self) -> None:
-        """Evaluate what arrives until stopped. A turn that raises is logged and retried; only a fault that
-        repeats ``FAULT_AFTER`` turns in a row ends the thread (and so the process, which says why)."""
-        held: list[Pending] = []
-        last_stats = time.monotonic()
-        failures = 0
-        while True:
-            try:
-                held = self._turn(held)
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                self.rules.loop_errors += 1
-                log.exception("rules writer turn failed (%d in a row)", failures)
-                if failures >= FAULT_AFTER:
-                    raise RuntimeError(f"rules writer failed {failures} turns in a row: {why(exc)}") from exc
-                self._drop_conn()
-                time.sleep(0.5)
-            if time.monotonic() - last_stats > self.cfg.stats_interval_s:
-                log.info(
-                    "rules %s: %s",
-                    self.cfg.worker_id,
-                    " ".join(f"{k}={v}" for k, v in vars(self.rules).items()),
+        """Evaluate what arrives until stopped and drained (``monitor.consumer.writer_loop``), then commit
+        what is pending and save the rule state."""
+        writer_loop(
+            self._turn,
+            name="rules writer",
+            done=lambda held: (
+                self.stop_event.is_set()
+                and (
+                    (not held and self.queue.empty() and not self._urgent)
+                    or time.monotonic() > self._drain_deadline
                 )
-                last_stats = time.monotonic()
-            if self.stop_event.is_set() and (
-                (not held and self.queue.empty() and not self._urgent)
-                or time.monotonic() > self._drain_deadline
-            ):
-                self._on_stop()
-                return
+            ),
+            on_error=self._turn_failed,
+            stats=lambda: (
+                f"rules {self.cfg.worker_id}: " + " ".join(f"{k}={v}" for k, v in vars(self.rules).items())
+            ),
+            stats_interval_s=self.cfg.stats_interval_s,
+        )
+        self._on_stop()
+
+    def _turn_failed(self) -> None:
+        self.rules.loop_errors += 1
+        self._drop_conn()
 
     def _turn(self, held: list[Pending]) -> list[Pending]:
         batch = held or self._collect(timeout=0.2)
